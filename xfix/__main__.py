@@ -1,0 +1,3 @@
+from xfix.cli import main
+
+main()

@@ -1,0 +1,76 @@
+"""The records that flow between pipeline stages.
+
+Between decode and linearize an image travels as a `Decoded` (file encoding, integer or float samples);
+from linearize to encode it travels as a `Frame`: float32, scene-linear, (H, W, 3), in the working space
+`colour.WORKING_SPACE` (linear ProPhoto/ROMM primaries, which hold every colour a camera records), never clipped,
+so values above 1 survive to the encoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+FORMATS = ("raw", "tiff", "jpeg", "png")
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What is known about the file an image came from; metadata is copied from `path` by the metadata stage."""
+
+    path: Path
+    format: str  # one of FORMATS
+    bit_depth: int  # from the sample dtype: 8, 16 or 32 (float)
+    width: int
+    height: int
+    channels: int  # channels stored in the file, alpha included
+    icc: bytes | None = None
+    exif_colour_space: str | None = None  # "srgb", "adobergb" or None, from EXIF ColorSpace / Interop index
+    orientation: int = 1  # EXIF orientation as stored; decode has already applied it to the pixels
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Pixels as stored in the file, orientation applied.
+
+    pixels: (H, W, C) with C = 1 or 3; dtype uint8, uint16 or float32.
+    alpha: (H, W) of the same dtype, or None.
+    encoding: colour encoding the decoder knows for certain (RAW gives "linear-prophoto"), else None and
+        linearize decides from ICC / EXIF / override.
+    """
+
+    pixels: np.ndarray
+    source: SourceInfo
+    alpha: np.ndarray | None = None
+    encoding: str | None = None
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A scene-linear image in the working space.
+
+    pixels: (H, W, 3) float32, linear, primaries of `space`; not clipped.
+    alpha: (H, W) float32 in [0, 1], or None.
+    input_space: the encoding the pixels were decoded from (e.g. "srgb"), kept for reporting and defaults.
+    grey: the source had one colour channel; the encoder may write one back.
+    """
+
+    pixels: np.ndarray
+    source: SourceInfo
+    space: str = "linear-prophoto"
+    input_space: str = "linear-prophoto"
+    alpha: np.ndarray | None = None
+    grey: bool = False
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def with_pixels(self, pixels: np.ndarray, space: str | None = None) -> "Frame":
+        """A copy carrying new pixels (and optionally a new space); everything else is kept."""
+        if pixels.ndim != 3 or pixels.shape[2] != 3:
+            raise ValueError(f"Frame pixels must be (H, W, 3), got {pixels.shape}")
+        return replace(self, pixels=pixels.astype(np.float32, copy=False), space=space or self.space)
+
+    @property
+    def megapixels(self) -> float:
+        return self.pixels.shape[0] * self.pixels.shape[1] / 1e6
