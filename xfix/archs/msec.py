@@ -1,0 +1,188 @@
+"""msec: multi-scale Laplacian-pyramid exposure correction (Afifi et al., CVPR 2021), sized for a 2-core CPU.
+
+The display-referred sRGB input is split into a Laplacian pyramid. A U-Net with a global-context branch corrects
+the coarsest level (overall brightness and colour); each finer level adds its own Laplacian band to the upsampled
+result below and a lighter U-Net refines it (detail, halos, clipped edges). Every sub-network predicts a residual,
+so an untrained or unsure network leaves the photo as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from xfix.archs import Architecture
+from xfix.pyramid import gaussian_pyramid, laplacian_pyramid, upsample
+
+DEFAULTS: dict[str, Any] = {
+    "levels": 4,
+    "coarse_width": 32,
+    "fine_width": 16,
+    "coarse_depth": 3,
+    "fine_depth": 2,
+    "pyramid_scale": [1.0, 1.0, 1.0, 1.0],  # the paper's S vector, finest level first
+}
+
+
+def _conv(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.2, inplace=True))
+
+
+class UNet(nn.Module):
+    """A small U-Net: (B, cin, H, W) -> (B, cout, H, W); any H, W (skips are resized to match).
+
+    With `global_context`, the bottleneck also receives the image-wide mean of its features, which is what lets
+    the coarse level judge the exposure of the whole photo rather than of a neighbourhood.
+    """
+
+    def __init__(self, cin: int, cout: int, width: int, depth: int, global_context: bool = False):
+        super().__init__()
+        widths = [width * 2**i for i in range(depth + 1)]
+        self.inc = nn.Sequential(_conv(cin, widths[0]), _conv(widths[0], widths[0]))
+        self.down = nn.ModuleList(
+            nn.Sequential(_conv(widths[i], widths[i + 1]), _conv(widths[i + 1], widths[i + 1])) for i in range(depth)
+        )
+        self.global_context = nn.Linear(widths[-1], widths[-1]) if global_context else None
+        self.up = nn.ModuleList(
+            nn.Sequential(_conv(widths[i + 1] + widths[i], widths[i]), _conv(widths[i], widths[i]))
+            for i in reversed(range(depth))
+        )
+        self.out = nn.Conv2d(widths[0], cout, 1)
+        nn.init.zeros_(self.out.weight)  # residual starts at zero: identity correction
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = [self.inc(x)]  # (B, w, H, W)
+        for block in self.down:
+            skips.append(block(F.avg_pool2d(skips[-1], 2, ceil_mode=True)))
+        y = skips.pop()
+        if self.global_context is not None:
+            context = self.global_context(y.mean(dim=(2, 3)))  # (B, w_max)
+            y = y + F.leaky_relu(context, 0.2)[:, :, None, None]
+        for block in self.up:
+            skip = skips.pop()
+            y = block(torch.cat([F.interpolate(y, size=skip.shape[-2:], mode="bilinear"), skip], dim=1))
+        return self.out(y)
+
+
+class MSEC(nn.Module):
+    """(B, 3, H, W) sRGB-encoded [0, 1] -> corrected (B, 3, H, W), same encoding.
+
+    `forward_levels` returns the corrected image at every pyramid level, coarsest first, for the pyramid loss.
+    """
+
+    def __init__(self, levels: int, coarse_width: int, fine_width: int, coarse_depth: int, fine_depth: int,
+                 pyramid_scale: Sequence[float]):
+        super().__init__()
+        if len(pyramid_scale) != levels:
+            raise ValueError(f"pyramid_scale needs {levels} values, got {len(pyramid_scale)}")
+        self.levels = levels
+        self.register_buffer("pyramid_scale", torch.tensor(list(pyramid_scale), dtype=torch.float32),
+                             persistent=False)
+        self.coarse = UNet(3, 3, coarse_width, coarse_depth, global_context=True)
+        self.refiners = nn.ModuleList(UNet(6, 3, fine_width, fine_depth) for _ in range(levels - 1))
+
+    def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"msec expects (B, 3, H, W), got {tuple(x.shape)}")
+        bands = laplacian_pyramid(x, self.levels)  # finest first
+        bands = [band * scale for band, scale in zip(bands, self.pyramid_scale)]
+        y = bands[-1] + self.coarse(bands[-1])
+        outputs = [y]
+        for refiner, band in zip(self.refiners, reversed(bands[:-1])):
+            merged = upsample(y, band.shape[-2:]) + band
+            # the refiner sees the merged image and its band, so it can tell detail from artefact
+            y = merged + refiner(torch.cat([merged, band], dim=1))
+            outputs.append(y)
+        return outputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_levels(x)[-1]
+
+
+def build(settings: Mapping[str, Any]) -> MSEC:
+    merged = {**DEFAULTS, **dict(settings)}
+    return MSEC(**{key: merged[key] for key in DEFAULTS})
+
+
+class PatchCritic(nn.Module):
+    """A small PatchGAN discriminator on (B, 3, H, W) sRGB images, spectral-normalised for stable training."""
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        sn = nn.utils.spectral_norm
+        self.net = nn.Sequential(
+            sn(nn.Conv2d(3, width, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True),
+            sn(nn.Conv2d(width, width * 2, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True),
+            sn(nn.Conv2d(width * 2, width * 4, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True),
+            sn(nn.Conv2d(width * 4, 1, 3, 1, 1)),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x * 2 - 1)  # (B, 1, H/8, W/8) patch scores
+
+
+class MSECRecipe:
+    """The paper's losses: L1 reconstruction + pyramid loss at every level + a least-squares adversarial loss
+    switched on only after `adversarial_after` steps, once reconstruction has converged."""
+
+    def __init__(self, model: MSEC, settings: Mapping[str, Any]):
+        self.pyramid_weight = float(settings.get("pyramid_weight", 1.0))
+        self.adversarial_weight = float(settings.get("adversarial_weight", 0.005))
+        self.adversarial_after = int(settings.get("adversarial_after", 10**9))
+        self.critic = PatchCritic()
+        self.critic_optimiser = torch.optim.Adam(self.critic.parameters(), lr=1e-4, betas=(0.5, 0.999))
+
+    def extra_modules(self) -> dict[str, nn.Module]:
+        return {"critic": self.critic}
+
+    def extra_optimisers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"critic": self.critic_optimiser}
+
+    def adversarial(self, step: int) -> bool:
+        return self.adversarial_weight > 0 and step >= self.adversarial_after
+
+    def loss(self, model: MSEC, inp: torch.Tensor, target: torch.Tensor, step: int):
+        outputs = model.forward_levels(inp)
+        targets = list(reversed(gaussian_pyramid(target, len(outputs))))  # coarsest first, as outputs
+        reconstruction = F.l1_loss(outputs[-1], target)
+        pyramid = sum(F.l1_loss(o, t) for o, t in zip(outputs[:-1], targets[:-1]))
+        total = reconstruction + self.pyramid_weight * pyramid
+        logs = {"l1": float(reconstruction.detach()), "pyramid": float(pyramid.detach())}
+        if self.adversarial(step):
+            critic = self.critic.to(inp.device)
+            critic.requires_grad_(False)
+            fooling = ((critic(outputs[-1]) - 1) ** 2).mean()
+            critic.requires_grad_(True)
+            total = total + self.adversarial_weight * fooling
+            logs["adv"] = float(fooling.detach())
+        self._last_output = outputs[-1].detach()
+        return total, logs
+
+    def after_step(self, model: MSEC, inp: torch.Tensor, target: torch.Tensor, step: int) -> dict[str, float]:
+        if not self.adversarial(step):
+            return {}
+        critic = self.critic.to(inp.device)
+        real, fake = critic(target), critic(self._last_output)
+        critic_loss = 0.5 * (((real - 1) ** 2).mean() + (fake**2).mean())
+        self.critic_optimiser.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_optimiser.step()
+        return {"critic": float(critic_loss)}
+
+
+ARCHITECTURE = Architecture(
+    name="msec",
+    description="Multi-scale Laplacian-pyramid exposure correction (Afifi et al., CVPR 2021)",
+    build=build,
+    encoding="srgb",
+    learned=True,
+    receptive_field=0,  # the coarse level sees the whole image: tiles would each judge their own exposure
+    multiple_of=8,
+    supports_half=False,
+    recipe=MSECRecipe,
+    defaults=DEFAULTS,
+)
