@@ -15,6 +15,7 @@ from xfix.errors import ProfileError
 
 _MODULES: dict[str, str] = {
     "classic": "xfix.archs.classic",
+    "msec": "xfix.archs.msec",
 }
 
 

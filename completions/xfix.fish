@@ -1,0 +1,1 @@
+complete --command xfix --no-files --arguments "(env _XFIX_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) xfix)" --condition "env _XFIX_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) xfix"

@@ -1,0 +1,261 @@
+"""The batch pipeline through the library API, end to end on small generated files, classic profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fixtures
+import numpy as np
+import pytest
+
+from xfix import pipeline
+from xfix.discover import Job
+from xfix.errors import DecodeError, ProfileError, UsageError
+from xfix.pipeline import CorrectConfig, FileResult, correct, correct_file
+
+JSON_KEYS = {"input", "output", "profile", "device", "seconds", "status", "error", "warnings"}
+
+
+def read_pixels(path: Path) -> np.ndarray:
+    """Samples as stored, dtype kept: (H, W, C)."""
+    import cv2
+    import tifffile
+
+    if path.suffix == ".tif":
+        return tifffile.imread(path)
+    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return pixels[..., ::-1] if pixels.ndim == 3 else pixels  # BGR -> RGB
+
+
+def read_tags(path: Path) -> tuple[dict, bytes]:
+    """(EXIF dict, ICC profile bytes) of a written file."""
+    import pyexiv2
+
+    with pyexiv2.Image(str(path)) as image:
+        return image.read_exif(), image.read_icc()
+
+
+def run(jobs, out: Path, **options) -> pipeline.Summary:
+    options.setdefault("profile", "classic")
+    return correct(CorrectConfig(jobs=tuple(jobs), out_dir=out, **options))
+
+
+@pytest.fixture
+def sources(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    return {
+        "jpeg": fixtures.make_jpeg(folder / "photo.jpg"),
+        "tiff": fixtures.make_tiff16(folder / "prophoto.tif", "prophoto"),
+        "png": fixtures.make_png16(folder / "image16.png"),
+        "dng": fixtures.make_dng(folder / "raw.dng"),
+    }
+
+
+def test_every_format_end_to_end(sources, tmp_path):
+    from xfix.icc import identify_space
+
+    out = tmp_path / "out"
+    summary = run(sources.values(), out)
+    assert [r.status for r in summary.results] == ["done"] * 4, [r.error for r in summary.results]
+    expected = {  # output name, dtype, (H, W) after orientation
+        "jpeg": ("photo.jpg", np.uint8, (64, 48)),  # stored 48x64 with Orientation 6: rotated
+        "tiff": ("prophoto.tif", np.uint16, fixtures.TIFF_SIZE),
+        "png": ("image16.png", np.uint16, fixtures.TIFF_SIZE),
+        "dng": ("raw.tif", np.uint16, fixtures.DNG_SIZE),  # RAW -> 16-bit TIFF
+    }
+    for kind, (name, dtype, size) in expected.items():
+        path = out / name
+        pixels = read_pixels(path)
+        assert pixels.dtype == dtype and pixels.shape == (*size, 3), (kind, pixels.dtype, pixels.shape)
+        exif, icc = read_tags(path)
+        assert identify_space(icc) == "srgb", kind
+        if kind != "png":  # the PNG fixture carries no EXIF
+            assert exif["Exif.Image.Make"] == "XfixCam", kind
+            assert exif.get("Exif.Image.Orientation", "1") == "1", kind
+    # The red MARK block stored top-left is top-right after the 90 degree turn of Orientation 6.
+    mark = read_pixels(out / "photo.jpg")[:8, -8:].reshape(-1, 3).mean(axis=0)
+    assert mark[0] > mark[1] + 60 and mark[0] > mark[2] + 60
+    # The DNG's grey patch stays neutral through white balance, colour conversion and correction.
+    rows, cols = fixtures.patch_centre("grey50")
+    grey = read_pixels(out / "raw.tif")[rows, cols].reshape(-1, 3).mean(axis=0)
+    assert np.ptp(grey) < 0.04 * grey.mean(), grey
+
+
+def test_results_and_summary(sources, tmp_path):
+    missing = Job(tmp_path / "gone.jpg", problem="no such file or directory")
+    summary = run([sources["jpeg"], missing], tmp_path / "out")
+    done, failed = summary.results
+    assert (summary.done, summary.failed, summary.skipped) == (1, 1, 0)
+    assert set(done.to_json()) == JSON_KEYS
+    assert done.to_json()["output"] == str(tmp_path / "out" / "photo.jpg") and done.profile == "classic"
+    assert done.device in ("cpu", "cuda", "mps") and done.seconds > 0
+    assert done.megapixels == pytest.approx(64 * 48 / 1e6)
+    failure = failed.to_json()
+    assert (failure["status"], failure["output"], failure["error"]) == (
+        "failed",
+        None,
+        "no such file or directory",
+    )
+    assert summary.seconds >= done.seconds
+
+
+def test_existing_output_is_skipped_unless_overwrite(sources, tmp_path):
+    out = tmp_path / "out"
+    run([sources["jpeg"]], out)
+    target = out / "photo.jpg"
+    before = (target.stat().st_mtime_ns, target.read_bytes())
+    again = run([sources["jpeg"]], out)
+    assert again.results[0].status == "skipped" and again.skipped == 1
+    assert (target.stat().st_mtime_ns, target.read_bytes()) == before
+    forced = run([sources["jpeg"]], out, overwrite=True)
+    assert forced.results[0].status == "done" and target.stat().st_mtime_ns != before[0]
+
+
+def test_output_equal_to_input_is_refused(sources):
+    source = sources["jpeg"]
+    original = source.read_bytes()
+    result = run([source], source.parent).results[0]
+    assert result.status == "failed" and "replace the input" in result.error
+    assert source.read_bytes() == original
+
+
+def test_outputs_that_collide_fail_the_later_file(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = fixtures.make_jpeg(tmp_path / "a" / "x.jpg")
+    b = fixtures.make_jpeg(tmp_path / "b" / "x.jpg")
+    first, second = run([a, b], tmp_path / "out").results
+    assert first.status == "done" and second.status == "failed"
+    assert str(a) in second.error and "--suffix" in second.error
+    # Sub-folders from -r keep them apart.
+    jobs = [Job(a, Path("a")), Job(b, Path("b"))]
+    assert [r.status for r in run(jobs, tmp_path / "out2").results] == ["done", "done"]
+
+
+def test_format_same_follows_the_file_name_even_for_a_misnamed_file(sources, tmp_path):
+    misnamed = tmp_path / "really_a_jpeg.png"
+    misnamed.write_bytes(sources["jpeg"].read_bytes())
+    result = run([misnamed], tmp_path / "out").results[0]
+    assert result.status == "done" and result.output == tmp_path / "out" / "really_a_jpeg.png"
+    assert result.output.read_bytes().startswith(b"\x89PNG")  # the contents match the name
+
+
+def test_dry_run_writes_nothing_and_loads_no_model(sources, tmp_path, monkeypatch):
+    import xfix.profile
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a dry run must not load the model")
+
+    monkeypatch.setattr(xfix.profile.Corrector, "load", no_model)
+    out = tmp_path / "out"
+    summary = run(sources.values(), out, dry_run=True)
+    assert [r.status for r in summary.results] == ["dry-run"] * 4
+    assert summary.results[3].output == out / "raw.tif"
+    assert not out.exists()
+
+
+def test_format_bits_suffix_and_output_space(sources, tmp_path):
+    from xfix.icc import identify_space
+
+    out = tmp_path / "out"
+    summary = run([sources["tiff"], sources["jpeg"]], out, bits=8, suffix="_fixed", output_space="prophoto")
+    assert summary.done == 2
+    assert read_pixels(out / "prophoto_fixed.tif").dtype == np.uint8
+    assert identify_space(read_tags(out / "photo_fixed.jpg")[1]) == "prophoto"
+    png = run([sources["jpeg"]], out, fmt="png").results[0]
+    assert png.output == out / "photo.png" and read_pixels(png.output).dtype == np.uint16  # PNG default 16
+
+
+def test_strip_gps_reaches_the_metadata_stage(sources, tmp_path):
+    kept = run([sources["jpeg"]], tmp_path / "kept").results[0]
+    stripped = run([sources["jpeg"]], tmp_path / "stripped", strip_gps=True).results[0]
+    assert any(k.startswith("Exif.GPSInfo.GPSLatitude") for k in read_tags(kept.output)[0])
+    assert not any(k.startswith("Exif.GPSInfo.GPSLatitude") for k in read_tags(stripped.output)[0])
+
+
+def test_a_bug_in_one_file_is_reported_and_the_batch_goes_on(sources, tmp_path, monkeypatch):
+    import xfix.encode
+
+    real = xfix.encode.encode
+    calls = []
+
+    def flaky(frame, **kwargs):
+        calls.append(frame.source.path)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real(frame, **kwargs)
+
+    monkeypatch.setattr(xfix.encode, "encode", flaky)
+    first, second = run([sources["jpeg"], sources["png"]], tmp_path / "out").results
+    assert first.status == "failed" and "RuntimeError: boom" in first.error
+    assert second.status == "done" and second.output.exists()
+
+
+def test_keyboard_interrupt_propagates(sources, tmp_path, monkeypatch):
+    import xfix.linearize
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(xfix.linearize, "linearize", interrupted)
+    seen: list[FileResult] = []
+    with pytest.raises(KeyboardInterrupt):
+        correct(
+            CorrectConfig(jobs=(sources["jpeg"],), out_dir=tmp_path / "out", profile="classic"),
+            on_result=seen.append,
+        )
+    assert seen == []
+
+
+def test_correct_file_writes_the_named_output(sources, tmp_path):
+    result = correct_file(sources["jpeg"], tmp_path / "single" / "fixed.png", profile="classic")
+    assert result.status == "done" and result.output == tmp_path / "single" / "fixed.png"
+    assert read_pixels(result.output).dtype == np.uint16
+    bad = fixtures.make_text_as_jpg(tmp_path / "notes.jpg")
+    with pytest.raises(DecodeError):
+        correct_file(bad, tmp_path / "single" / "bad.jpg", profile="classic")
+    with pytest.raises(UsageError):
+        correct_file(sources["jpeg"], tmp_path / "single" / "fixed.gif", profile="classic")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"fmt": "gif"},
+        {"bits": 12},
+        {"fmt": "jpeg", "bits": 16},
+        {"quality": 0},
+        {"strength": 1.5},
+        {"output_space": "rec2020"},
+        {"input_space": "cmyk"},
+        {"suffix": "a/b"},
+        {"max_megapixels": 0},
+    ],
+)
+def test_config_rejects_bad_values(options):
+    with pytest.raises(UsageError):
+        CorrectConfig(jobs=("a.jpg",), **options)
+
+
+def test_config_is_frozen_and_takes_plain_paths():
+    config = CorrectConfig(jobs=("a.jpg", Path("b.png")), settings={"key": 0.2})
+    assert config.jobs == (Job(Path("a.jpg")), Job(Path("b.png")))
+    with pytest.raises(AttributeError):
+        config.overwrite = True  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        config.settings["key"] = 1  # type: ignore[index]
+
+
+def test_default_profile_is_the_first_of_the_preference_list_that_loads(monkeypatch):
+    assert pipeline.default_profile_name() in pipeline.PROFILE_PREFERENCE
+    monkeypatch.setattr(pipeline, "PROFILE_PREFERENCE", ("no-such-profile", "classic"))
+    assert pipeline.default_profile_name() == "classic"
+    monkeypatch.setattr(pipeline, "PROFILE_PREFERENCE", ("no-such-profile",))
+    with pytest.raises(ProfileError):
+        pipeline.default_profile_name()
+
+
+def test_unknown_profile_is_a_usage_error_listing_the_valid_ones(sources, tmp_path):
+    with pytest.raises(UsageError, match="classic"):
+        run([sources["jpeg"]], tmp_path / "out", profile="no-such-profile")

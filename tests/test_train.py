@@ -1,0 +1,245 @@
+"""The training loop on a tiny model and a handful of tiny photos: the loss falls, checkpoints resume exactly,
+the export and the profile file's sha256 are right. No real training happens here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from xfix.archs import Architecture
+from xfix.data.dataset import is_validation
+from xfix.errors import ProfileError, UsageError
+from xfix.train import TrainConfig, run_training, update_profile_sha256
+
+
+class Tiny(nn.Module):
+    """Starts as the identity; learns a global exposure gain and a local 3x3 correction."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.local = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, 3, 3, padding=1)
+        )
+        nn.init.zeros_(self.local[2].weight)
+        nn.init.zeros_(self.local[2].bias)
+        self.gain = nn.Linear(1, 1)
+        nn.init.zeros_(self.gain.weight)
+        nn.init.zeros_(self.gain.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W)
+        level = self.gain(x.mean(dim=(1, 2, 3))[:, None])[:, :, None, None]  # (B, 1, 1, 1)
+        return x * torch.exp(level) + self.local(x)
+
+
+class TinyRecipe:
+    """L1 plus a side module with its own optimiser, as an adversarial recipe has."""
+
+    def __init__(self, model: nn.Module, settings):
+        self.critic = nn.Linear(3, 1)
+        self.critic_optimiser = torch.optim.SGD(self.critic.parameters(), lr=0.01, momentum=0.9)
+
+    def loss(self, model, inp, target, step):
+        loss = F.l1_loss(model(inp), target)
+        return loss, {"l1": float(loss.detach())}
+
+    def after_step(self, model, inp, target, step):
+        score = self.critic(target.mean(dim=(2, 3))).pow(2).mean()
+        self.critic_optimiser.zero_grad()
+        score.backward()
+        self.critic_optimiser.step()
+        return {"critic": float(score.detach())}
+
+    def extra_modules(self):
+        return {"critic": self.critic}
+
+    def extra_optimisers(self):
+        return {"critic": self.critic_optimiser}
+
+
+TINY = Architecture(name="tiny", description="test network", build=lambda settings: Tiny(), recipe=TinyRecipe)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Six 64x48 JPEGs of scikit-image's sample photos (public domain), two in the validation split."""
+    from PIL import Image
+    from skimage import data
+
+    folder = tmp_path_factory.mktemp("photos")
+    sources = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket(), data.astronaut()[::-1],
+               data.coffee()]
+    val = [n for n in (f"v{i}.jpg" for i in range(500)) if is_validation(n)][:2]
+    train = [n for n in (f"t{i}.jpg" for i in range(500)) if not is_validation(n)][:4]
+    for name, pixels in zip(train + val, sources, strict=True):
+        Image.fromarray(pixels).resize((64, 48)).save(folder / name, quality=95)
+    return folder
+
+
+def _config(photos: Path, tmp: Path, **kw) -> TrainConfig:
+    base = dict(profile="tiny", data=photos, steps=30, architecture=TINY, out=tmp / "models",
+                checkpoints=tmp / "ck", patches=(32, 48), batch_size=8, workers=0, lr=0.02, warmup_steps=3,
+                log_every=5, sample_every=10, eval_limit=0, device="cpu")
+    return TrainConfig(**{**base, **kw})
+
+
+def _losses(csv_path: Path) -> list[float]:
+    import csv
+
+    with open(csv_path, newline="") as handle:
+        return [float(row["l1"]) for row in csv.DictReader(handle)]
+
+
+def test_loss_falls_and_exports_ema_weights(photos, tmp_path):
+    from safetensors.torch import load_file
+
+    result = run_training(_config(photos, tmp_path, eval_limit=2, eval_max_side=48))
+    losses = _losses(result.log_path)
+    assert result.steps == 30 and len(losses) == 6
+    assert np.mean(losses[-2:]) < 0.8 * np.mean(losses[:2])
+
+    weights = load_file(str(result.weights))
+    assert set(weights) == set(Tiny().state_dict())
+    assert result.sha256 and len(result.sha256) == 64
+    model = Tiny()
+    model.load_state_dict(weights)
+    assert float(model.gain.bias.detach().abs()) > 0  # trained, not the identity init
+
+    card = result.model_card.read_text()
+    assert "parameters" in card and f"{sum(p.numel() for p in Tiny().parameters()):,}" in card
+    assert "xfix train tiny --data" in card and "Seed 0" in card and result.sha256 in card
+    assert "4 training and 2 validation photos" in card
+    assert "| synthetic | identity | under |" in card and "| synthetic | tiny | all |" in card
+    assert sorted(p.name for p in (result.checkpoint_dir / "samples").iterdir())[-1] == "step_0000030.png"
+
+
+def test_resume_after_interrupt_matches_an_uninterrupted_run(photos, tmp_path):
+    from safetensors.torch import load_file
+
+    straight = run_training(_config(photos, tmp_path / "a", steps=16))
+
+    def interrupt(row):
+        if row["step"] == 10:
+            raise KeyboardInterrupt
+
+    config = _config(photos, tmp_path / "b", steps=16)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(config, on_progress=interrupt)
+    meta = json.loads((config.checkpoints / "checkpoint.json").read_text())
+    assert meta["step"] == 10 and set(meta["optimisers"]) == {"main", "critic"}
+    tensors = load_file(str(config.checkpoints / "checkpoint.safetensors"))
+    assert any(k.startswith("extra/critic/") for k in tensors)
+    assert any(k.startswith("optim/critic/") for k in tensors)
+
+    resumed = run_training(replace(config, resume=True))
+    assert resumed.steps == 16
+    a, b = load_file(str(straight.weights)), load_file(str(resumed.weights))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+    assert [int(float(s)) for s in _csv_column(resumed.log_path, "step")] == [5, 10, 15, 16]
+
+
+def _csv_column(path: Path, column: str) -> list[str]:
+    import csv
+
+    with open(path, newline="") as handle:
+        return [row[column] for row in csv.DictReader(handle)]
+
+
+def test_resume_needs_a_checkpoint_and_config_checks(photos, tmp_path):
+    with pytest.raises(UsageError, match="no checkpoint"):
+        run_training(_config(photos, tmp_path, resume=True))
+    with pytest.raises(UsageError, match="exactly one"):
+        _config(photos, tmp_path, minutes=1.0)
+    with pytest.raises(UsageError, match="exactly one"):
+        _config(photos, tmp_path, steps=None)
+    with pytest.raises(UsageError, match="patch fraction"):
+        _config(photos, tmp_path, patch_fractions=(1.0,))
+    assert TrainConfig(profile="msec", data=photos, steps=1).checkpoints == Path("checkpoints/msec")
+
+
+def test_minutes_budget_stops(photos, tmp_path):
+    result = run_training(_config(photos, tmp_path, steps=None, minutes=0.02, export=False))
+    assert result.steps > 0 and 1.0 <= result.elapsed_s < 10 and result.weights is None
+
+
+@dataclass
+class _FakeProfile:
+    path: Path
+
+
+def test_update_profile_sha256_changes_only_its_lines(tmp_path):
+    weights = tmp_path / "models" / "p.safetensors"
+    path = tmp_path / "profiles" / "p.toml"
+    path.parent.mkdir()
+    text = 'name = "p"\n# a comment\nweights = "../models/p.safetensors"\nsha256 = "old"\n[settings]\n'
+    path.write_text(text)
+    assert update_profile_sha256(_FakeProfile(path), weights, "ab" * 32) == []
+    assert path.read_text() == text.replace('sha256 = "old"', f'sha256 = "{"ab" * 32}"')
+
+    path.write_text('name = "p"\nweights = ""  # filled by xfix train\n[settings]\n')
+    assert update_profile_sha256(_FakeProfile(path), weights, "cd" * 32) == []
+    expected = 'name = "p"\nweights = "../models/p.safetensors"  # filled by xfix train\n'
+    expected += f'sha256 = "{"cd" * 32}"\n'
+    assert path.read_text() == expected + "[settings]\n"
+
+    other = 'name = "p"\nweights = "other.safetensors"\nsha256 = "ef"\n'
+    path.write_text(other)
+    warnings = update_profile_sha256(_FakeProfile(path), weights, "cd" * 32)
+    assert path.read_text() == other and "other.safetensors" in warnings[0]
+
+
+def _profile_toml(folder: Path, name: str, architecture: str, settings: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.toml"
+    path.write_text(f'name = "{name}"\ndescription = "test"\narchitecture = "{architecture}"\n'
+                    'encoding = "srgb"\nweights = ""\nsha256 = ""\n\n[inference]\nmode = "whole"\n\n'
+                    f"[settings]\n{settings}")
+    return path
+
+
+def test_profile_file_gets_weights_and_loads_through_corrector(photos, tmp_path, monkeypatch):
+    """A profile file on $XFIX_PROFILE_PATH, trained with the tiny architecture in place of the registry's:
+    the file then names the export and its sha256, and Corrector.load checks and loads it."""
+    from xfix.frame import Frame, SourceInfo
+    from xfix.profile import Corrector, load_profile, profile_files, read_profile
+
+    path = _profile_toml(tmp_path / "profiles", "tinyp", "tiny")
+    monkeypatch.setenv("XFIX_PROFILE_PATH", str(path.parent))
+    assert "tinyp" in profile_files()
+    result = run_training(_config(photos, tmp_path, profile="tinyp", steps=6, eval_limit=1, eval_max_side=48))
+    profile = read_profile(path)
+    assert profile.sha256 == result.sha256 and profile.weights == result.weights.resolve()
+    assert {r["method"] for r in result.eval.table()} == {"tinyp", "identity", "classic"}
+
+    corrector = Corrector.load(profile, device="cpu", architecture=TINY)
+    pixels = np.full((24, 32, 3), 0.05, np.float32)
+    frame = Frame(pixels=pixels, source=SourceInfo(Path("x.png"), "png", 8, 32, 24, 3), input_space="srgb")
+    out = corrector.apply(frame).pixels
+    assert out.shape == pixels.shape and not np.allclose(out, pixels)  # the trained gain changes exposure
+    with pytest.raises(ProfileError, match="tiny"):
+        load_profile("tinyp")  # by name alone the registry does not know the test architecture
+
+
+def test_trained_msec_profile_loads_by_name(photos, tmp_path, monkeypatch):
+    """The shipped way: a profile naming a registered architecture, trained and loaded by name only."""
+    from xfix.archs import architecture_names
+    from xfix.profile import Corrector, load_profile
+
+    if "msec" not in architecture_names():
+        pytest.skip("msec is not in the architecture registry yet")
+    settings = "levels = 2\ncoarse_width = 4\nfine_width = 4\ncoarse_depth = 1\nfine_depth = 1\n"
+    settings += "pyramid_scale = [1.0, 1.0]\n"
+    _profile_toml(tmp_path / "profiles", "tinymsec", "msec", settings)
+    monkeypatch.setenv("XFIX_PROFILE_PATH", str(tmp_path / "profiles"))
+    config = _config(photos, tmp_path, profile="tinymsec", architecture=None, steps=3, patches=(32,),
+                     batch_size=2)
+    result = run_training(config)
+    corrector = Corrector.load(load_profile("tinymsec"), device="cpu")
+    assert corrector.profile.sha256 == result.sha256

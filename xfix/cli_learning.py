@@ -1,0 +1,131 @@
+"""`xfix train` and `xfix eval`: thin wrappers over `xfix.train.run_training` and `xfix.evaluate.run_eval`."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from xfix.cli_common import EXIT_INTERRUPTED, Debug, Device, exit_codes, stderr_console
+from xfix.errors import UsageError
+
+
+def parse_settings(pairs: list[str]) -> dict[str, Any]:
+    """`key=value` strings -> dict; values are parsed as JSON where they can be (numbers, lists, booleans)."""
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set expects key=value, got {pair!r}")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
+    return settings
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise UsageError(f"--patches expects sizes like 128,256,512, got {text!r}") from None
+    if not sizes or min(sizes) < 16:
+        raise UsageError(f"patch sizes must be at least 16 px, got {text!r}")
+    return sizes
+
+
+def train(
+    profile: Annotated[str, typer.Argument(help="Profile to train (its file names the architecture).")],
+    data: Annotated[Path, typer.Option(help="Folder of well-exposed photos.", exists=True, file_okay=False)],
+    minutes: Annotated[Optional[float], typer.Option(help="Train for this long (wall clock).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Train for this many steps.")] = None,
+    device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint.")] = False,
+    init_from_weights: Annotated[
+        bool, typer.Option("--init-from-weights", help="Start from the profile's committed weights.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
+    out: Annotated[Path, typer.Option(help="Where the weights and model card are exported.")] = Path("models"),
+    checkpoints: Annotated[
+        Optional[Path], typer.Option(help="Checkpoint folder (default checkpoints/PROFILE).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Batch size at the first patch size.")] = 16,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-4,
+    patches: Annotated[str, typer.Option(help="Patch-size curriculum.")] = "128,256,512",
+    workers: Annotated[int, typer.Option(min=0, help="Data worker processes.")] = 2,
+    max_side: Annotated[
+        Optional[int], typer.Option(help="Downscale training photos to this long side first.")
+    ] = None,
+    eval_limit: Annotated[int, typer.Option(help="Validation photos in the model card's eval (0: none).")] = 20,
+    checkpoint_minutes: Annotated[float, typer.Option(help="Minutes between checkpoints.")] = 5.0,
+    set_: Annotated[
+        list[str], typer.Option("--set", help="Override a profile setting, key=value (repeatable).")
+    ] = [],  # noqa: B006  (typer needs a literal default)
+    debug: Debug = False,
+) -> None:
+    """Train a profile's network on degraded copies of well-exposed photos and export its weights."""
+    console = stderr_console()
+    with exit_codes(debug, console, verbose=True):
+        from xfix.train import TrainConfig, run_training
+
+        config = TrainConfig(
+            profile=profile, data=data, minutes=minutes, steps=steps, device=device.value, resume=resume,
+            seed=seed, out=out, checkpoints=checkpoints, batch_size=batch_size, lr=lr,
+            patches=parse_sizes(patches), workers=workers, max_side=max_side,
+            init_from_weights=init_from_weights, eval_limit=eval_limit, checkpoint_minutes=checkpoint_minutes,
+            command=shlex.join(["xfix", *sys.argv[1:]]), settings=parse_settings(set_),
+        )
+
+        def show(progress: dict) -> None:
+            console.print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                   for k, v in progress.items()), markup=False, soft_wrap=True)
+
+        try:
+            result = run_training(config, on_progress=show)
+        except KeyboardInterrupt:
+            console.print("xfix: training interrupted; a checkpoint was saved, rerun with --resume")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        console.print(f"trained {result.steps} steps in {result.elapsed_s / 60:.1f} min; weights {result.weights}"
+                      f" (sha256 {result.sha256[:12]}...), model card {result.model_card}", markup=False)
+
+
+def evaluate(
+    profile: Annotated[str, typer.Argument(help="Profile to evaluate.")],
+    data: Annotated[
+        Optional[Path], typer.Option(help="Photo folder: its validation split at the MSEC exposure levels.")
+    ] = None,
+    pairs: Annotated[Optional[Path], typer.Option(help="Real pairs: DIR/input and DIR/target.")] = None,
+    brackets: Annotated[
+        Optional[Path], typer.Option(help="Folders of real differently exposed frames, one per scene.")
+    ] = None,
+    json_file: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many photos / pairs / scenes.")] = None,
+    max_side: Annotated[int, typer.Option(help="Downscale photos to this long side (0: full size).")] = 512,
+    device: Annotated[Device, typer.Option(help="Where the models run.")] = Device.auto,
+    seed: Annotated[int, typer.Option(help="Seed of the rendered exposures.")] = 0,
+    debug: Debug = False,
+) -> None:
+    """Measure a profile beside the identity and classic baselines: PSNR, SSIM, CIEDE2000, consistency."""
+    console = stderr_console()
+    with exit_codes(debug, console):
+        from rich.console import Console
+
+        from xfix.evaluate import EvalConfig, report_table, run_eval
+
+        if data is None and pairs is None and brackets is None:
+            raise UsageError("give at least one of --data, --pairs, --brackets")
+        config = EvalConfig(profile=profile, data=data, pairs=pairs, brackets=brackets, device=device.value,
+                            limit=limit, max_side=max_side or None, seed=seed)
+        report = run_eval(config)
+        Console(highlight=False).print(report_table(report))
+        if json_file is not None:
+            json_file.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("eval")(evaluate)

@@ -1,0 +1,388 @@
+"""The batch pipeline: discover -> decode -> linearize -> profile -> encode -> metadata -> write, per file.
+
+`correct(config)` runs a batch described by a frozen `CorrectConfig` and returns a `Summary`; a file that
+fails becomes a `FileResult` with status "failed" and its one-line reason, and the batch goes on.
+KeyboardInterrupt propagates (the atomic writer has already removed its temp file). `correct_file` corrects
+one image from Python.
+
+The stage modules (and through them torch, rawpy, pyexiv2) are imported inside the functions that use them, so
+importing this module, as the CLI does at start-up, costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from time import perf_counter
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Sequence
+
+from xfix.discover import Job, format_of
+from xfix.errors import ProfileError, UsageError, XfixError
+
+logger = logging.getLogger(__name__)
+
+# Shipped profiles, best first: the default is the first that loads. msec goes in front of classic once it
+# beats classic on the bars of its issue (a one-line change here).
+PROFILE_PREFERENCE: tuple[str, ...] = ("classic",)
+
+FORMAT_CHOICES = ("same", "jpeg", "tiff", "png")
+STATUSES = ("done", "skipped", "failed", "dry-run")
+
+
+def default_profile_name() -> str:
+    """The best shipped profile: the first of PROFILE_PREFERENCE whose profile file loads."""
+    from xfix.profile import load_profile
+
+    reasons = []
+    for name in PROFILE_PREFERENCE:
+        try:
+            return load_profile(name).name
+        except XfixError as error:
+            reasons.append(f"{name}: {error}")
+    raise ProfileError("no shipped profile loads (" + "; ".join(reasons) + ")")
+
+
+def profile_names() -> list[str]:
+    """Names of the profile files on the search path (files are found, not parsed: cheap enough for shell
+    completion)."""
+    from xfix.profile import profile_files
+
+    return sorted(profile_files())
+
+
+def resolve_profile(name: str | None) -> Any:
+    """The `Profile` record for `name` (None: the default). An unknown name is a UsageError listing the valid
+    ones; a known profile whose file is broken stays a ProfileError."""
+    from xfix.profile import load_profile
+
+    name = name or default_profile_name()
+    try:
+        return load_profile(name)
+    except XfixError as error:
+        if name not in profile_names():
+            raise UsageError(error.message) from None
+        raise
+
+
+def _jobs(items: Sequence[Job | str | os.PathLike]) -> tuple[Job, ...]:
+    return tuple(item if isinstance(item, Job) else Job(Path(item)) for item in items)
+
+
+@dataclass(frozen=True)
+class CorrectConfig:
+    """Everything `correct` needs, checked when built; invalid values raise UsageError.
+
+    jobs: from `discover.discover`, or plain paths (each a job without a sub-folder).
+    bits: None picks the format's default (8 for JPEG, 16 for TIFF/PNG); JPEG outputs are 8-bit whatever
+        `bits` says unless fmt is "jpeg" explicitly, where 16 is an error.
+    strength: 0 keeps the input, 1 is the profile's full correction.
+    settings: profile setting overrides, passed to the Corrector.
+    """
+
+    jobs: tuple[Job, ...]
+    out_dir: Path = Path("xfix-out")
+    profile: str | None = None
+    device: str = "auto"
+    fmt: str = "same"
+    bits: int | None = None
+    quality: int = 95
+    output_space: str = "srgb"
+    input_space: str | None = None
+    suffix: str = ""
+    overwrite: bool = False
+    dry_run: bool = False
+    strip_gps: bool = False
+    max_megapixels: float = 200.0
+    strength: float = 1.0
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "jobs", _jobs(self.jobs))
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+        object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
+        self._check()
+
+    def _check(self) -> None:
+        from xfix.colour import OUTPUT_SPACES, RGB_SPACES
+
+        checks = [
+            (
+                self.fmt in FORMAT_CHOICES,
+                f"--format must be one of {', '.join(FORMAT_CHOICES)}, got {self.fmt!r}",
+            ),
+            (self.bits in (None, 8, 16), f"--bits must be 8 or 16, got {self.bits}"),
+            (
+                not (self.fmt == "jpeg" and self.bits == 16),
+                "JPEG holds 8 bits; use --format tiff or png for 16",
+            ),
+            (1 <= self.quality <= 100, f"--quality must be 1-100, got {self.quality}"),
+            (self.output_space in OUTPUT_SPACES, f"--output-space must be one of {', '.join(OUTPUT_SPACES)}"),
+            (
+                self.input_space in (None, *RGB_SPACES),
+                f"--input-space must be one of {', '.join(RGB_SPACES)}",
+            ),
+            (0.0 <= self.strength <= 1.0, f"--strength must be in 0..1, got {self.strength}"),
+            (self.max_megapixels > 0, f"--max-megapixels must be positive, got {self.max_megapixels}"),
+            (
+                "/" not in self.suffix and os.sep not in self.suffix,
+                "--suffix cannot contain a path separator",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UsageError(message)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one input. status: done | skipped | failed | dry-run; error: the one-line reason of a
+    failure (None otherwise); note: a human remark (why skipped, what a dry run would do), not in the JSON."""
+
+    input: Path
+    output: Path | None
+    profile: str
+    device: str
+    seconds: float
+    status: str
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    megapixels: float = 0.0
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict with exactly: input, output, profile, device, seconds, status, error, warnings."""
+        return {
+            "input": str(self.input),
+            "output": None if self.output is None else str(self.output),
+            "profile": self.profile,
+            "device": self.device,
+            "seconds": round(self.seconds, 4),
+            "status": self.status,
+            "error": self.error,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The results of a batch, in input order, and its wall time in seconds."""
+
+    results: tuple[FileResult, ...]
+    seconds: float
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def done(self) -> int:
+        return self.count("done")
+
+    @property
+    def skipped(self) -> int:
+        return self.count("skipped")
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+    @property
+    def warnings(self) -> int:
+        return sum(len(r.warnings) for r in self.results)
+
+    @property
+    def megapixels(self) -> float:
+        return sum(r.megapixels for r in self.results)
+
+
+OnStart = Callable[[int, Job], None]
+OnResult = Callable[[FileResult], None]
+
+
+def correct(
+    config: CorrectConfig, *, on_start: OnStart | None = None, on_result: OnResult | None = None
+) -> Summary:
+    """Correct every job of `config`. on_start(index, job) is called before a file, on_result(result) after.
+
+    The profile is resolved first (UsageError when unknown) and loaded on a device the first time a file
+    needs it, so a batch where everything is skipped never imports torch.
+    """
+    start = perf_counter()
+    batch = _Batch(config, resolve_profile(config.profile))
+    results = []
+    for index, job in enumerate(config.jobs):
+        if on_start is not None:
+            on_start(index, job)
+        result = batch.run(job)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return Summary(tuple(results), perf_counter() - start)
+
+
+def correct_file(
+    input: Path | str,
+    output: Path | str | None = None,
+    *,
+    corrector: Any = None,
+    **options: Any,
+) -> FileResult:
+    """Correct one image from Python; raises the XfixError instead of returning a failed result.
+
+    output: the file to write (its extension picks the format when `fmt` is not given); None puts it in
+        `out_dir` as a batch would. options: any `CorrectConfig` field. corrector: an already loaded
+        `profile.Corrector`, to reuse across calls.
+    """
+    if output is not None:
+        output = Path(output)
+        options.setdefault("out_dir", output.parent)
+        options.setdefault("fmt", _format_for_extension(output))
+    config = CorrectConfig(jobs=(Job(Path(input)),), **options)
+    profile = corrector.profile if corrector is not None else resolve_profile(config.profile)
+    batch = _Batch(config, profile, corrector=corrector, raise_errors=True)
+    return batch.run(config.jobs[0], output=output)
+
+
+def _format_for_extension(path: Path) -> str:
+    fmt = format_of(path)
+    if fmt not in ("jpeg", "tiff", "png"):
+        raise UsageError(f"cannot tell the output format from {path.name!r}; use .jpg, .tif or .png", path)
+    return fmt
+
+
+def output_path(job: Job, config: CorrectConfig) -> Path:
+    """out_dir / the job's sub-folder / (stem + suffix + extension of the resolved output format)."""
+    from xfix.encode import output_extension
+
+    ext = output_extension(output_format(job, config))
+    return config.out_dir / job.rel_dir / (job.input.stem + config.suffix + ext)
+
+
+def output_format(job: Job, config: CorrectConfig) -> str:
+    """jpeg | tiff | png for this job. "same" follows the input's extension, known before decoding, so the
+    output name and its contents always agree (a JPEG misnamed .tif still gives a .tif)."""
+    from xfix.encode import resolve_format
+
+    return resolve_format(config.fmt, job.format or "tiff")
+
+
+class _Batch:
+    """Per-batch state: the profile, its Corrector (loaded on first use) and the outputs planned so far."""
+
+    def __init__(
+        self, config: CorrectConfig, profile: Any, *, corrector: Any = None, raise_errors: bool = False
+    ):
+        self.config = config
+        self.profile = profile
+        self.corrector = corrector
+        self.raise_errors = raise_errors
+        self.planned: dict[Path, Path] = {}  # resolved output -> the input it belongs to
+
+    @property
+    def device(self) -> str:
+        return str(self.corrector.device) if self.corrector is not None else self.config.device
+
+    def _corrector(self) -> Any:
+        if self.corrector is None:
+            from xfix.profile import Corrector
+
+            overrides = dict(self.config.settings)
+            self.corrector = Corrector.load(
+                self.profile, device=self.config.device, settings_overrides=overrides
+            )
+        return self.corrector
+
+    def run(self, job: Job, *, output: Path | None = None) -> FileResult:
+        start = perf_counter()
+
+        def result(status: str, out: Path | None, **kw: Any) -> FileResult:
+            kw.setdefault("seconds", perf_counter() - start)
+            return FileResult(job.input, out, self.profile.name, self.device, status=status, **kw)
+
+        if job.problem is not None:
+            return result("failed", None, error=job.problem)
+        try:
+            output = output if output is not None else output_path(job, self.config)
+            refusal = self._refusal(job, output)
+            if refusal is not None:
+                raise UsageError(refusal, job.input)
+        except Exception as error:
+            return result("failed", None, error=self._failure(error, job))
+        if os.path.lexists(output) and not self.config.overwrite:
+            return result("skipped", output, note=f"{output} exists (--overwrite replaces it)")
+        if self.config.dry_run:
+            verb = "replace" if os.path.lexists(output) else "write"
+            return result("dry-run", output, note=f"would {verb} {output}")
+        corrector = self._corrector()  # not caught: a profile that cannot load would fail every file alike
+        try:
+            warnings, megapixels, notes = self._process(job, output, corrector)
+        except Exception as error:
+            return result("failed", None, error=self._failure(error, job))
+        return result("done", output, warnings=tuple(warnings), megapixels=megapixels, note=notes)
+
+    def _failure(self, error: Exception, job: Job) -> str:
+        """The one-line reason for a failed file; re-raises when the caller wants exceptions (correct_file).
+
+        Anything that is not an XfixError is a bug or a resource problem, reported as one line (the traceback
+        goes to the debug log) so it does not cost the rest of a long batch; the exit code still says 1."""
+        if self.raise_errors:
+            raise error
+        if isinstance(error, XfixError):
+            return failure_reason(error, job.input)
+        if isinstance(error, MemoryError):
+            return "out of memory (try --max-megapixels or another --device)"
+        logger.debug("unexpected error on %s", job.input, exc_info=error)
+        return _one_line(f"internal error ({type(error).__name__}: {error}); --debug shows the traceback")
+
+    def _refusal(self, job: Job, output: Path) -> str | None:
+        """Why `output` must not be written for `job`, or None: it is the input, or another input's output."""
+        key = output.resolve()
+        if key == job.input.resolve():
+            return "the output would replace the input; choose another -o folder or a --suffix"
+        other = self.planned.setdefault(key, job.input)
+        if other != job.input:
+            return f"{output} is also the output of {other}; use --suffix or separate folders"
+        return None
+
+    def _process(self, job: Job, output: Path, corrector: Any) -> tuple[list[str], float, str | None]:
+        """Decode, correct, encode and write one file. Returns (metadata warnings, megapixels, notes of the
+        stages' assumptions, e.g. "assumed sRGB"). Raises XfixError."""
+        from xfix import __version__, decode, encode, linearize, metadata, write
+
+        config = self.config
+        write.ensure_folder(output.parent)  # before the work: an unwritable output folder fails fast
+        decoded = decode.decode(job.input, max_megapixels=config.max_megapixels)
+        frame = linearize.linearize(decoded, input_space=config.input_space)
+        corrected = corrector.apply(frame, strength=config.strength)
+        fmt = output_format(job, config)
+        bits = config.bits if config.bits is not None and fmt != "jpeg" else encode.default_bits(fmt)
+        data = encode.encode(
+            corrected, fmt=fmt, bits=bits, quality=config.quality, output_space=config.output_space
+        )
+        software = f"xfix {__version__} ({self.profile.name})"
+        data, warnings = metadata.copy_metadata(
+            job.input,
+            data,
+            fmt=fmt,
+            strip_gps=config.strip_gps,
+            software=software,
+            output_space=config.output_space,
+        )
+        write.write_atomic(output, data, overwrite=config.overwrite)
+        notes = "; ".join(dict.fromkeys(frame.notes + corrected.notes)) or None
+        return list(warnings), frame.megapixels, notes
+
+
+def failure_reason(error: XfixError, input: Path) -> str:
+    """The one-line reason for a result line that already names the input: the path is added only when the
+    error concerns another file (the output folder, say)."""
+    if error.path is None or error.path.absolute() == input.absolute():
+        return _one_line(error.message)
+    return _one_line(str(error))
+
+
+def _one_line(text: str) -> str:
+    """Library messages sometimes span lines; a failure is reported on exactly one."""
+    return " ".join(text.split())

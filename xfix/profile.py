@@ -1,0 +1,465 @@
+"""The profile stage: profile files, their weights, and `Corrector`, a loaded profile that corrects Frames.
+
+A profile is a TOML file (`profiles/<name>.toml`, or a folder on $XFIX_PROFILE_PATH):
+
+    name = "classic"                 # must equal the file name
+    description = "..."
+    architecture = "classic"         # a name in xfix.archs
+    encoding = "srgb"                # what the model reads and writes: a colour.RGB_SPACES name
+    weights = ""                     # safetensors file, relative to the profile file; "" for none
+    sha256 = ""                      # of the weights file; required with weights
+    [inference]
+    mode = "guided"                  # whole | tiled | guided
+    work_size = 1024                 # guided: long side the model runs at
+    tile_size = 512                  # tiled: tile side
+    tile_overlap = 32                # tiled: context margin per side (raised to the receptive field)
+    [settings]                       # architecture options, checked against its defaults
+
+torch, cv2 and safetensors are imported inside functions: the CLI imports this module at start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from xfix.archs import architecture_names
+from xfix.colour import RGB_SPACES
+from xfix.errors import ProfileError, UsageError
+
+log = logging.getLogger(__name__)
+
+MODES = ("whole", "tiled", "guided")
+_TOP_KEYS = {"name", "description", "architecture", "encoding", "weights", "sha256", "inference", "settings"}
+_REQUIRED = ("name", "description", "architecture", "encoding")
+
+
+@dataclass(frozen=True)
+class Inference:
+    """How a model meets a large image: whole, tiled (tile_size, tile_overlap) or guided (work_size)."""
+
+    mode: str = "whole"
+    work_size: int = 512
+    tile_size: int = 512
+    tile_overlap: int = 32
+
+    def checked(self, where: str) -> "Inference":
+        """Self, after validation; errors name `where` (a file, or "overrides")."""
+        if self.mode not in MODES:
+            raise ProfileError(f"{where}: inference mode {self.mode!r} unknown; valid: {', '.join(MODES)}")
+        for key in ("work_size", "tile_size", "tile_overlap"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "tile_overlap" else 16):
+                raise ProfileError(f"{where}: inference {key} must be an integer >= {0 if key == 'tile_overlap' else 16}")
+        return self
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A parsed profile file. `weights` is an absolute path, or None for a profile without weights."""
+
+    name: str
+    description: str
+    architecture: str
+    encoding: str
+    path: Path
+    weights: Path | None = None
+    sha256: str = ""
+    inference: Inference = field(default_factory=Inference)
+    settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def profile_search_path() -> list[Path]:
+    """Folders searched for profiles, first match wins: each of $XFIX_PROFILE_PATH, then the repo's profiles/."""
+    env = [Path(p).expanduser() for p in os.environ.get("XFIX_PROFILE_PATH", "").split(os.pathsep) if p]
+    return env + [Path(__file__).resolve().parents[1] / "profiles"]
+
+
+def profile_files() -> dict[str, Path]:
+    """Profile name -> file, over the search path; an earlier folder shadows a later one."""
+    found: dict[str, Path] = {}
+    for folder in profile_search_path():
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.toml")):
+                found.setdefault(path.stem, path)
+    return found
+
+
+def _require(data: Mapping[str, Any], key: str, kind: type, path: Path) -> Any:
+    value = data[key]
+    if not isinstance(value, kind):
+        raise ProfileError(f"key {key!r} must be a {kind.__name__}, got {type(value).__name__}", path)
+    return value
+
+
+def read_profile(path: Path | str) -> Profile:
+    """Parse and validate one profile file; ProfileError (naming the file) for bad TOML or a bad/missing key."""
+    path = Path(path).resolve()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProfileError(f"cannot read profile: {exc.strerror or exc}", path) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"invalid TOML: {exc}", path) from None
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise ProfileError(f"unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(_TOP_KEYS))}", path)
+    for key in _REQUIRED:
+        if key not in data:
+            raise ProfileError(f"missing key {key!r}", path)
+        _require(data, key, str, path)
+    if data["name"] != path.stem:
+        raise ProfileError(f"name {data['name']!r} does not match the file name {path.name!r}", path)
+    if data["encoding"] not in RGB_SPACES:
+        raise ProfileError(f"encoding {data['encoding']!r} unknown; valid: {', '.join(RGB_SPACES)}", path)
+    weights = _require(data, "weights", str, path) if "weights" in data else ""
+    sha256 = (_require(data, "sha256", str, path) if "sha256" in data else "").lower()
+    if weights and (len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256)):
+        raise ProfileError("weights need a sha256 of 64 hex digits", path)
+    table = data.get("inference")
+    if not isinstance(table, dict) or "mode" not in table:
+        raise ProfileError("missing [inference] table with a mode", path)
+    fields = {f.name for f in dataclasses.fields(Inference)}
+    if set(table) - fields:
+        raise ProfileError(f"unknown [inference] key(s) {', '.join(sorted(set(table) - fields))}", path)
+    settings = data.get("settings", {})
+    if not isinstance(settings, dict):
+        raise ProfileError("[settings] must be a table", path)
+    return Profile(
+        name=data["name"], description=data["description"], architecture=data["architecture"],
+        encoding=data["encoding"], path=path, weights=(path.parent / weights).resolve() if weights else None,
+        sha256=sha256, inference=Inference(**table).checked(str(path)), settings=MappingProxyType(settings),
+    )  # fmt: skip
+
+
+def load_profile(name: str) -> Profile:
+    """The profile called `name` on the search path (or a path to a .toml file).
+
+    An unknown name raises ProfileError listing the valid ones; so does an unknown architecture name.
+    """
+    files = profile_files()
+    if name in files:
+        path = files[name]
+    elif name.endswith(".toml") and Path(name).is_file():
+        path = Path(name)
+    else:
+        raise ProfileError(f"unknown profile {name!r}; valid: {', '.join(sorted(files)) or '(none found)'}")
+    profile = read_profile(path)
+    if profile.architecture not in architecture_names():
+        valid = ", ".join(architecture_names())
+        raise ProfileError(f"unknown architecture {profile.architecture!r}; valid: {valid}", profile.path)
+    return profile
+
+
+def list_profiles() -> list[Profile]:
+    """Every profile on the search path, by name; ProfileError for the first invalid file.
+
+    To show invalid files beside valid ones, iterate `profile_files()` and `read_profile` each.
+    """
+    return [load_profile(name) for name in sorted(profile_files())]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_weights(profile: Profile) -> dict[str, Any]:
+    """The profile's tensors (name -> torch.Tensor) after checking the file's sha256; {} without weights."""
+    if profile.weights is None:
+        return {}
+    if not profile.weights.is_file():
+        raise ProfileError(f"weights file {profile.weights} not found", profile.path)
+    actual = file_sha256(profile.weights)
+    if actual != profile.sha256:
+        raise ProfileError(
+            f"sha256 mismatch for {profile.weights.name}: profile says {profile.sha256}, file is {actual}",
+            profile.path,
+        )
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(profile.weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ProfileError(f"cannot read weights {profile.weights.name}: {exc}", profile.path) from None
+
+# ---------------------------------------------------------------- running a profile
+
+_CHUNK_ROWS = 256  # pixel conversions run on row chunks: no full-size float64 or multi-copy temporaries
+
+
+def _is_oom(exc: BaseException) -> bool:
+    """True for an out-of-memory error of any device (CUDA, MPS, CPU allocator, numpy)."""
+    import torch
+
+    if isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def needs_base_rendering(frame, encoding: str) -> bool:
+    """A display-referred model given scene-referred light (a RAW file, or a file stored as linear light)
+    first needs a neutral camera-like rendering, as a camera's JPEG engine would give."""
+    display = RGB_SPACES[encoding].transfer != "linear"
+    source_space = RGB_SPACES.get(frame.input_space)
+    scene = frame.source.format == "raw" or (source_space is not None and source_space.transfer == "linear")
+    return display and scene
+
+
+def _encode(rows, transfer: str):
+    """torch (R, W, 3) linear -> encoded with `transfer` (sRGB on torch; others through colour.py)."""
+    import torch
+
+    from xfix.colour import TRANSFER_ENCODINGS
+    from xfix.tonecurve import srgb_encode
+
+    if transfer == "srgb":
+        return srgb_encode(rows)
+    return rows if transfer == "linear" else torch.from_numpy(TRANSFER_ENCODINGS[transfer](rows.numpy()))
+
+
+def _decode(rows, transfer: str):
+    """torch (R, W, 3) encoded with `transfer` -> linear."""
+    import torch
+
+    from xfix.colour import TRANSFER_DECODINGS
+    from xfix.tonecurve import srgb_decode
+
+    if transfer == "srgb":
+        return srgb_decode(rows)
+    return rows if transfer == "linear" else torch.from_numpy(TRANSFER_DECODINGS[transfer](rows.numpy()))
+
+
+def _map_rows(fn, *arrays, out):
+    """out[rows] = fn(*(torch views of arrays[rows])) over row chunks of (H, W, 3) float32 arrays."""
+    import numpy as np
+    import torch
+
+    for top in range(0, out.shape[0], _CHUNK_ROWS):
+        views = [torch.from_numpy(np.ascontiguousarray(a[top : top + _CHUNK_ROWS], np.float32)) for a in arrays]
+        out[top : top + _CHUNK_ROWS] = fn(*views).numpy()
+    return out
+
+
+class Corrector:
+    """A profile loaded on a device, ready to correct Frames. Build it with `Corrector.load`."""
+
+    def __init__(self, profile: Profile, architecture, model, device, settings: Mapping[str, Any],
+                 inference: Inference):  # fmt: skip
+        self.profile, self.architecture, self.model, self.device = profile, architecture, model, device
+        self.settings, self.inference = MappingProxyType(dict(settings)), inference
+        self.overlap = max(inference.tile_overlap, architecture.receptive_field)
+
+    @classmethod
+    def load(cls, profile: Profile | str, *, device: Any = "auto", settings_overrides: Mapping[str, Any] | None = None,
+             inference_overrides: Mapping[str, Any] | None = None, architecture=None) -> "Corrector":  # fmt: skip
+        """Build the profile's model, load its weights (strict, sha256 checked), eval(), move it to `device`.
+
+        `device`: "auto" | "cpu" | "cuda[:N]" | "mps" or a torch.device. `settings_overrides` update [settings]
+        (keys must exist in the architecture's defaults); `inference_overrides` update [inference] (mode,
+        work_size, tile_size, tile_overlap). `architecture` replaces the registry lookup (tests, plug-ins); its
+        name must match the profile's. Raises ProfileError (profile, weights) or UsageError (device, overrides).
+        """
+        import torch
+
+        from xfix.archs import get_architecture
+        from xfix.devices import select_device
+
+        profile = load_profile(profile) if isinstance(profile, str) else profile
+        arch = architecture or get_architecture(profile.architecture)
+        if arch.name != profile.architecture:
+            raise ProfileError(f"architecture {arch.name!r} given for a {profile.architecture!r} profile", profile.path)
+        if arch.encoding != profile.encoding:
+            raise ProfileError(f"encoding {profile.encoding!r} but {arch.name} expects {arch.encoding!r}", profile.path)
+        settings = {**arch.defaults, **profile.settings, **(settings_overrides or {})}
+        unknown = set(settings) - set(arch.defaults)
+        if arch.defaults and unknown:
+            valid = ", ".join(sorted(arch.defaults))
+            raise ProfileError(f"unknown setting(s) {', '.join(sorted(unknown))} for {arch.name}; valid: {valid}",
+                               profile.path)  # fmt: skip
+        try:
+            inference = dataclasses.replace(profile.inference, **(inference_overrides or {})).checked("overrides")
+        except TypeError as exc:
+            raise UsageError(f"bad inference override: {exc}") from None
+        if inference.mode == "tiled" and arch.receptive_field <= 0:
+            raise ProfileError(f"{arch.name} is global (no receptive field) and cannot run tiled", profile.path)
+        torch_device = device if isinstance(device, torch.device) else select_device(device)
+        model = arch.build(settings)
+        try:
+            model.load_state_dict(load_weights(profile), strict=True)
+        except RuntimeError as exc:
+            raise ProfileError(f"weights do not fit {arch.name}: {str(exc).splitlines()[0]}", profile.path) from None
+        model = model.float().eval().to(torch_device)
+        log.debug("loaded profile %s (%s) on %s", profile.name, arch.name, torch_device)
+        return cls(profile, arch, model, torch_device, settings, inference)
+
+    def describe(self) -> dict[str, Any]:
+        """What was loaded, for `xfix profiles`, --verbose and model cards."""
+        return {
+            "profile": self.profile.name,
+            "architecture": self.architecture.name,
+            "encoding": self.profile.encoding,
+            "device": str(self.device),
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "mode": self.inference.mode,
+            "work_size": self.inference.work_size,
+            "tile_size": self.inference.tile_size,
+            "tile_overlap": self.overlap,
+            "weights": str(self.profile.weights) if self.profile.weights else None,
+        }
+
+    # -------------------------------------------------------------- Frame <-> model encoding
+
+    def to_model(self, frame) -> Any:
+        """Frame -> (H, W, 3) float32 in the model encoding, not clipped (base rendering first when needed)."""
+        import numpy as np
+        import torch
+
+        from xfix.colour import conversion_matrix
+        from xfix.tonecurve import base_rendering
+
+        matrix_t = torch.from_numpy(conversion_matrix(frame.space, self.profile.encoding).T.copy())
+        render = needs_base_rendering(frame, self.profile.encoding)
+        transfer = RGB_SPACES[self.profile.encoding].transfer
+
+        def convert(rows):
+            return _encode((base_rendering(rows) if render else rows) @ matrix_t, transfer)
+
+        return _map_rows(convert, frame.pixels, out=np.empty(frame.pixels.shape, np.float32))
+
+    def apply(self, frame, *, strength: float = 1.0):
+        """Correct a Frame: (H, W, 3) working-space linear in, same shape/alpha/source out, in the working space.
+
+        strength in [0, 1] blends model output and input in the model encoding (0 returns the input, for a
+        display model given a RAW its neutral base rendering). Raises UsageError for a bad strength and
+        ProfileError when the device runs out of memory even after the tiled retry.
+        """
+        import torch
+
+        from xfix.colour import WORKING_SPACE, conversion_matrix
+
+        if not 0.0 <= strength <= 1.0:
+            raise UsageError(f"strength must be between 0 and 1, got {strength}")
+        encoded = self.to_model(frame)
+        corrected = self.run(encoded) if strength > 0 else encoded
+        matrix_t = torch.from_numpy(conversion_matrix(self.profile.encoding, WORKING_SPACE).T.copy())
+        transfer = RGB_SPACES[self.profile.encoding].transfer
+
+        def back(rows_out, rows_in):
+            blended = rows_out if strength in (0.0, 1.0) else torch.lerp(rows_in, rows_out, strength)
+            return _decode(blended, transfer) @ matrix_t
+
+        pixels = _map_rows(back, corrected, encoded, out=corrected)  # in place: each chunk is read first
+        return frame.with_pixels(pixels, space=WORKING_SPACE)
+
+    # -------------------------------------------------------------- running the model
+
+    def run(self, encoded) -> Any:
+        """(H, W, 3) float32 in the model encoding -> the model's output, same shape, under inference_mode.
+
+        Display encodings are clipped to [0, 1] on the way in. Out-of-memory is handled here and only here:
+        a tileable model retries tiled at half the tile size; otherwise, or if that fails too, ProfileError.
+        """
+        import torch
+
+        with torch.inference_mode():
+            try:
+                return self._run_mode(encoded, self.inference.mode, self.inference.tile_size)
+            except (RuntimeError, MemoryError) as exc:
+                if not _is_oom(exc):
+                    raise
+            self._release_memory()
+            tile = self.inference.tile_size // 2
+            where = f"{self.device} ({encoded.shape[1]}x{encoded.shape[0]})"
+            if self.architecture.receptive_field <= 0 or tile <= 3 * self.overlap:
+                raise ProfileError(f"out of memory on {where}; try --device cpu or a smaller size", self.profile.path)
+            log.warning("out of memory on %s; retrying tiled at %d px", where, tile)
+            try:
+                return self._run_mode(encoded, "tiled", tile)
+            except (RuntimeError, MemoryError) as exc:
+                if not _is_oom(exc):
+                    raise
+            self._release_memory()
+            raise ProfileError(f"out of memory on {where} even tiled at {tile} px", self.profile.path)
+
+    def _release_memory(self) -> None:
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _model_input(self, encoded):
+        import numpy as np
+
+        display = RGB_SPACES[self.profile.encoding].transfer != "linear"
+        return np.clip(encoded, 0.0, 1.0) if display else encoded
+
+    def _run_mode(self, encoded, mode: str, tile: int):
+        if mode == "whole":
+            return self._run_whole(self._model_input(encoded))
+        if mode == "tiled":
+            return self._run_tiled(self._model_input(encoded), tile)
+        return self._run_guided(encoded)
+
+    def _forward(self, x):
+        """(1, 3, h, w) tensor on any device -> model output (1, 3, h, w) float32 on the CPU; pads and crops."""
+        import torch
+
+        from xfix.tiling import pad_to_multiple
+
+        padded, h, w = pad_to_multiple(x.to(self.device, torch.float32).contiguous(), self.architecture.multiple_of)
+        y = self.model(padded)
+        if y.ndim != 4 or y.shape[:2] != (1, 3) or y.shape[-2:] != padded.shape[-2:]:
+            raise ProfileError(f"{self.architecture.name} returned {tuple(y.shape)} for {tuple(padded.shape)}",
+                               self.profile.path)  # fmt: skip
+        return y[:, :, :h, :w].float().cpu()
+
+    def _run_whole(self, image):
+        """(H, W, 3) numpy -> (H, W, 3) numpy, the model on the whole image at once."""
+        import torch
+
+        y = self._forward(torch.from_numpy(image).permute(2, 0, 1)[None])
+        return y[0].permute(1, 2, 0).contiguous().numpy()
+
+    def _run_tiled(self, image, tile: int):
+        import torch
+
+        from xfix.tiling import run_tiled
+
+        if tile <= 3 * self.overlap:
+            raise ProfileError(f"tile_size {tile} must exceed 3 x overlap ({self.overlap})", self.profile.path)
+        x = torch.from_numpy(image).permute(2, 0, 1)[None]  # (1, 3, H, W) view, tiles are cut from it
+        y = run_tiled(self._forward, x, tile, self.overlap, self.architecture.multiple_of)
+        return y[0].permute(1, 2, 0).contiguous().numpy()
+
+    def _run_guided(self, encoded):
+        """Model at long side work_size, then guided upsampling of its correction to full size."""
+        import cv2
+        import torch
+
+        from xfix.guided import upsample
+
+        h, w = encoded.shape[:2]
+        scale = self.inference.work_size / max(h, w)
+        if scale >= 1.0:
+            return self._run_whole(self._model_input(encoded))
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        # area average, then clip: clipping the full-res copy first would cost a pass over the big image
+        low = self._model_input(cv2.resize(encoded, size, interpolation=cv2.INTER_AREA))
+        low_out = self._run_whole(low)
+        display = RGB_SPACES[self.profile.encoding].transfer != "linear"
+        # the grid is fitted and sliced on the model's device; full-res rows travel there in chunks
+        low_t, low_out_t = (torch.from_numpy(a).to(self.device) for a in (low, low_out))
+        return upsample(low_t, low_out_t, encoded, clip_input=display)

@@ -1,0 +1,140 @@
+"""Write stage: put the output bytes on disk atomically.
+
+The data goes to a hidden temporary file in the output folder (same file system, so the final step is a
+rename), is flushed and fsync'ed, then takes the target's name in one step. An interrupted or failed write
+therefore leaves either the old state or the complete new file, never a truncated output; the temporary file
+is removed on any exception, KeyboardInterrupt included. Without `overwrite` an existing file is never
+replaced, even if another process creates it while we write (a hard link, which fails if the name exists,
+instead of a rename).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from xfix.errors import WriteError
+
+logger = logging.getLogger(__name__)
+
+_REASONS = {
+    errno.EACCES: "permission denied (folder not writable)",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.ENAMETOOLONG: "file name too long",
+}
+
+
+def _reason(error: OSError) -> str:
+    return _REASONS.get(error.errno, error.strerror or str(error))
+
+
+def ensure_folder(path: Path) -> None:
+    """Create `path` and its parents if needed; WriteError naming the reason if that is impossible."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise WriteError("output folder is a file, not a folder", path) from None
+    except NotADirectoryError:
+        raise WriteError("cannot create output folder: a file is in the way", path) from None
+    except OSError as error:
+        raise WriteError(f"cannot create output folder: {_reason(error)}", path) from None
+    if not path.is_dir():
+        raise WriteError("output folder is not a folder", path)
+
+
+def _check_target(path: Path, overwrite: bool) -> None:
+    folder = path.parent
+    if not folder.exists():
+        raise WriteError(f"output folder {folder} does not exist", path)
+    if not folder.is_dir():
+        raise WriteError(f"output folder {folder} is not a folder", path)
+    if path.is_dir():
+        raise WriteError("output path is a folder", path)
+    if not overwrite and os.path.lexists(path):
+        raise WriteError("output exists (use --overwrite to replace it)", path)
+
+
+def _open_temporary(path: Path) -> tuple[int, Path]:
+    """Create `.<name>.xfix-tmp-<random>` next to `path` exclusively, mode 0666 minus the umask."""
+    for _ in range(16):
+        temporary = path.with_name(f".{path.name}.xfix-tmp-{secrets.token_hex(4)}")
+        try:
+            return os.open(
+                temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+            ), temporary
+        except FileExistsError:
+            continue
+    raise WriteError("cannot create a temporary file (names exhausted)", path)
+
+
+def _link_without_replacing(temporary: Path, path: Path) -> None:
+    """Give the complete temporary file the target name only if that name is still free."""
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise WriteError("output exists (use --overwrite to replace it)", path) from None
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        # File systems without hard links (FAT, exFAT, some network shares): claim the name exclusively,
+        # then rename over our own empty claim.
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            raise WriteError("output exists (use --overwrite to replace it)", path) from None
+        try:
+            os.replace(temporary, path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return
+    os.unlink(temporary)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable; not possible everywhere (Windows), so only logged when it fails."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        logger.debug("could not fsync folder %s: %s", folder, error)
+
+
+def write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
+    """Write `data` to `path` atomically. Raises WriteError (folder missing or not writable, disk full,
+    target exists without `overwrite`); on any exception no temporary file is left and nothing but `path` is
+    touched."""
+    path = Path(path)
+    _check_target(path, overwrite)
+    try:
+        fd, temporary = _open_temporary(path)
+    except OSError as error:
+        raise WriteError(f"cannot write in {path.parent}: {_reason(error)}", path) from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            _link_without_replacing(temporary, path)
+    except BaseException as error:
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError as cleanup_error:
+            logger.debug("could not remove %s: %s", temporary, cleanup_error)
+        if isinstance(error, OSError):
+            raise WriteError(f"cannot write: {_reason(error)}", path) from error
+        raise
+    _fsync_folder(path.parent)
