@@ -25,6 +25,11 @@ DEFAULTS: dict[str, Any] = {
     "fine_depth": 2,
     "pyramid_scale": [1.0, 1.0, 1.0, 1.0],  # the paper's S vector, finest level first
 }
+TRAINING_DEFAULTS: dict[str, Any] = {  # read by MSECRecipe only; listed so profile files may set them
+    "pyramid_weight": 1.0,
+    "adversarial_weight": 0.005,
+    "adversarial_after": 10**9,
+}
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
@@ -105,7 +110,7 @@ class MSEC(nn.Module):
 
 def build(settings: Mapping[str, Any]) -> MSEC:
     merged = {**DEFAULTS, **dict(settings)}
-    return MSEC(**{key: merged[key] for key in DEFAULTS})
+    return MSEC(**{key: merged[key] for key in DEFAULTS})  # training-only keys are the recipe's
 
 
 class PatchCritic(nn.Module):
@@ -130,9 +135,10 @@ class MSECRecipe:
     switched on only after `adversarial_after` steps, once reconstruction has converged."""
 
     def __init__(self, model: MSEC, settings: Mapping[str, Any]):
-        self.pyramid_weight = float(settings.get("pyramid_weight", 1.0))
-        self.adversarial_weight = float(settings.get("adversarial_weight", 0.005))
-        self.adversarial_after = int(settings.get("adversarial_after", 10**9))
+        settings = {**TRAINING_DEFAULTS, **dict(settings)}
+        self.pyramid_weight = float(settings["pyramid_weight"])
+        self.adversarial_weight = float(settings["adversarial_weight"])
+        self.adversarial_after = int(settings["adversarial_after"])
         self.critic = PatchCritic()
         self.critic_optimiser = torch.optim.Adam(self.critic.parameters(), lr=1e-4, betas=(0.5, 0.999))
 
@@ -184,5 +190,5 @@ ARCHITECTURE = Architecture(
     multiple_of=8,
     supports_half=False,
     recipe=MSECRecipe,
-    defaults=DEFAULTS,
+    defaults={**DEFAULTS, **TRAINING_DEFAULTS},
 )
