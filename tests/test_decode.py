@@ -12,8 +12,9 @@ from PIL import Image, ImageOps
 
 from xfix import colour
 from xfix import decode as decode_module
-from xfix.decode import apply_orientation, decode, exif_colour_space
+from xfix.decode import decode
 from xfix.errors import DecodeError, InputError
+from xfix.headers import apply_orientation, exif_colour_space
 from xfix.icc import icc_profile
 
 # ---------------------------------------------------------------- JPEG

@@ -1,4 +1,4 @@
-"""Bilateral guided upsampling: a correction fitted at low resolution, applied to the full-resolution photo."""
+"""Bilateral guided upsampling: a correction fitted at low resolution, applied to the full-res photo."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import fixtures
 import numpy as np
 import pytest
 
-from xfix import pipeline
+from xfix import pipeline, profile_choice
 from xfix.discover import Job
 from xfix.errors import DecodeError, ProfileError, UsageError
 from xfix.pipeline import CorrectConfig, FileResult, correct, correct_file
@@ -248,12 +248,12 @@ def test_config_is_frozen_and_takes_plain_paths():
 
 
 def test_default_profile_is_the_first_of_the_preference_list_that_loads(monkeypatch):
-    assert pipeline.default_profile_name() in pipeline.PROFILE_PREFERENCE
-    monkeypatch.setattr(pipeline, "PROFILE_PREFERENCE", ("no-such-profile", "classic"))
-    assert pipeline.default_profile_name() == "classic"
-    monkeypatch.setattr(pipeline, "PROFILE_PREFERENCE", ("no-such-profile",))
+    assert profile_choice.default_profile_name() in profile_choice.PROFILE_PREFERENCE
+    monkeypatch.setattr(profile_choice, "PROFILE_PREFERENCE", ("no-such-profile", "classic"))
+    assert profile_choice.default_profile_name() == "classic"
+    monkeypatch.setattr(profile_choice, "PROFILE_PREFERENCE", ("no-such-profile",))
     with pytest.raises(ProfileError):
-        pipeline.default_profile_name()
+        profile_choice.default_profile_name()
 
 
 def test_unknown_profile_is_a_usage_error_listing_the_valid_ones(sources, tmp_path):

@@ -1,4 +1,4 @@
-"""Tiled inference: box geometry, feathered weights, and tiled == whole when the overlap covers the receptive field."""
+"""Tiled inference: box geometry, feathered weights, tiled == whole with enough overlap."""
 
 from __future__ import annotations
 

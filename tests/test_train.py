@@ -14,9 +14,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from xfix.archs import Architecture
+from xfix.checkpoint import update_profile_sha256
 from xfix.data.dataset import is_validation
 from xfix.errors import ProfileError, UsageError
-from xfix.train import TrainConfig, run_training, update_profile_sha256
+from xfix.train import TrainConfig, run_training
 
 
 class Tiny(nn.Module):

@@ -72,7 +72,7 @@ class InputSpace(str, Enum):
 def _complete_profile(incomplete: str) -> list[str]:
     """Profile names for shell completion; reads profile files only, never a model."""
     try:
-        from xfix.pipeline import profile_names
+        from xfix.profile_choice import profile_names
 
         return [name for name in profile_names() if name.startswith(incomplete)]
     except Exception:  # completion must never print a traceback into the user's shell

@@ -201,6 +201,16 @@ def to_linear(samples: np.ndarray, space: str) -> np.ndarray:
     raise ColourError(f"unsupported sample type {samples.dtype}")
 
 
+def to_float(samples: np.ndarray) -> np.ndarray:
+    """uint8 / uint16 / float samples -> float32 fractions of full scale, encoding untouched (bit depth from
+    dtype): uint8 / 255, uint16 / 65535, floats as they are. Known value: uint16 65535 -> 1.0."""
+    if samples.dtype == np.uint8:
+        return samples.astype(np.float32) / 255.0
+    if samples.dtype == np.uint16:
+        return samples.astype(np.float32) / 65535.0
+    return samples.astype(np.float32)
+
+
 def to_working(samples: np.ndarray, space: str) -> np.ndarray:
     """(H, W, 3) file samples encoded in `space` -> float32 scene-linear in the working space."""
     return convert_linear(to_linear(samples, space), space, WORKING_SPACE)

@@ -3,8 +3,8 @@
 RAW goes through LibRaw (rawpy) to 16-bit linear ProPhoto, camera white balance as shot, no auto-brightening;
 TIFF through tifffile; JPEG through imageio's Pillow plugin; PNG through imageio's OpenCV plugin (Pillow reads
 16-bit RGB PNG as 8 bit). Every failure becomes a `DecodeError` with a one-line reason, or an `InputError`
-when the file cannot be opened at all. The size declared in the header is checked against `max_megapixels`
-before any pixel is decoded, so a decompression bomb costs a few bytes of reading.
+when the file cannot be opened at all. The size declared in the header (`xfix.headers`) is checked against
+`max_megapixels` before any pixel is decoded, so a decompression bomb costs a few bytes of reading.
 """
 
 from __future__ import annotations
@@ -19,17 +19,22 @@ import numpy as np
 
 from xfix.errors import DecodeError, InputError
 from xfix.frame import Decoded, SourceInfo
+from xfix.headers import (
+    TIFF_MAGICS,
+    apply_orientation,
+    check_size,
+    check_tiff_pages,
+    exif_colour_space,
+    file_kind,
+    jpeg_size,
+    png_complete,
+    png_header,
+)
 
 log = logging.getLogger(__name__)
 
-RAW_EXTENSIONS = frozenset({"dng", "cr2", "cr3", "nef", "arw", "raf", "orf", "rw2", "pef", "srw"})
-_JPEG_MAGIC = b"\xff\xd8\xff"
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-_OTHER_FORMATS = {b"GIF8": "a GIF image", b"%PDF": "a PDF document", b"PK\x03\x04": "a ZIP archive"}
 # Library exceptions that mean "these bytes are bad", as opposed to bugs in xfix, which must propagate.
 _CORRUPT = (OSError, ValueError, EOFError, SyntaxError, IndexError, KeyError, struct.error, zlib.error)
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # frame headers; C4/C8/CC are DHT/JPG/DAC
 _LIBRAW_FLIP_TO_EXIF = {0: 1, 3: 3, 5: 8, 6: 6}
 
 
@@ -42,12 +47,12 @@ def decode(path: Path | str, *, max_megapixels: float = 200) -> Decoded:
     head = _read_head(path)
     reader = {"raw": _decode_raw, "tiff": _decode_tiff, "jpeg": _decode_jpeg, "png": _decode_png}
     try:
-        return reader[_kind(path, head)](path, head, max_megapixels)
+        return reader[file_kind(path, head)](path, head, max_megapixels)
     except MemoryError:
         raise DecodeError("not enough memory to decode this image", path) from None
 
 
-# ---------------------------------------------------------------- sniffing and limits
+# ---------------------------------------------------------------- reading the head, Pillow's limit
 
 
 def _read_head(path: Path, size: int = 512) -> bytes:
@@ -68,37 +73,6 @@ def _read_head(path: Path, size: int = 512) -> bytes:
     return head
 
 
-def _looks_like_text(head: bytes) -> bool:
-    printable = sum(32 <= b < 127 or b in b"\t\r\n" or b >= 128 for b in head)
-    return b"\x00" not in head and printable >= 0.95 * len(head)
-
-
-def _kind(path: Path, head: bytes) -> str:
-    """raw | tiff | jpeg | png from the file's signature; the extension only tells TIFF-based RAW from TIFF"""
-    raw_ext = path.suffix.lower().lstrip(".") in RAW_EXTENSIONS
-    if head.startswith(_JPEG_MAGIC):
-        return "jpeg"
-    if head.startswith(_PNG_MAGIC):
-        return "png"
-    if head.startswith(_TIFF_MAGICS):
-        return "raw" if raw_ext else "tiff"
-    if _looks_like_text(head):
-        raise DecodeError("not an image: the file contains text", path)
-    for magic, name in _OTHER_FORMATS.items():
-        if head.startswith(magic):
-            raise DecodeError(f"not a supported image: the file is {name}", path)
-    if raw_ext:  # CR3, RAF, ORF, RW2 have signatures of their own: LibRaw judges them
-        return "raw"
-    raise DecodeError("not an image: unrecognised file signature", path)
-
-
-def _check_size(width: int, height: int, max_megapixels: float, path: Path) -> None:
-    megapixels = width * height / 1e6
-    if megapixels > max_megapixels:
-        shown = f"{megapixels:.1f}".rstrip("0").rstrip(".")
-        raise DecodeError(f"image is {shown} MP, over the --max-megapixels limit of {max_megapixels:g}", path)
-
-
 @contextmanager
 def _pillow_allows(pixels: int):
     """Lift Pillow's decompression-bomb limit to `pixels` for one read: our --max-megapixels check has passed,
@@ -114,30 +88,7 @@ def _pillow_allows(pixels: int):
         Image.MAX_IMAGE_PIXELS = saved
 
 
-# ---------------------------------------------------------------- orientation, EXIF colour space, assembly
-
-
-def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
-    """(H, W, ...) samples stored with EXIF `orientation` 1-8 -> display orientation (6: a quarter turn
-    clockwise, the stored top-left corner ends top-right). Unknown values count as 1."""
-    if orientation not in range(2, 9):
-        return pixels
-    turned = pixels.swapaxes(0, 1) if orientation >= 5 else pixels  # 5-8 swap rows and columns
-    rows = -1 if orientation in (3, 4, 7, 8) else 1
-    cols = -1 if orientation in (2, 3, 6, 7) else 1
-    return np.ascontiguousarray(turned[::rows, ::cols])
-
-
-def exif_colour_space(colour_space: int | None, interop_index: str | None) -> str | None:
-    """EXIF ColorSpace (+ Interoperability index) -> "srgb", "adobergb" or None.
-
-    1 is sRGB; 65535 (uncalibrated) with index "R03" is the DCF option file, Adobe RGB; 2 is the non-standard
-    Adobe RGB value some cameras write."""
-    if colour_space == 1:
-        return "srgb"
-    if colour_space == 2 or (colour_space == 0xFFFF and (interop_index or "").strip("\x00 ") == "R03"):
-        return "adobergb"
-    return None
+# ---------------------------------------------------------------- assembly
 
 
 def _split_alpha(samples: np.ndarray, has_alpha: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -165,11 +116,11 @@ def _decode_raw(path: Path, head: bytes, max_megapixels: float) -> Decoded:
     import rawpy
 
     label = path.suffix.lstrip(".").upper() or "raw"
-    if head.startswith(_TIFF_MAGICS):
+    if head.startswith(TIFF_MAGICS):
         _check_raw_tiff(path, max_megapixels, label)
     try:
         with rawpy.imread(str(path)) as raw:
-            _check_size(raw.sizes.raw_width, raw.sizes.raw_height, max_megapixels, path)
+            check_size(raw.sizes.raw_width, raw.sizes.raw_height, max_megapixels, path)
             rgb = raw.postprocess(
                 gamma=(1, 1),
                 no_auto_bright=True,
@@ -194,15 +145,6 @@ def _decode_raw(path: Path, head: bytes, max_megapixels: float) -> Decoded:
 # ---------------------------------------------------------------- TIFF
 
 
-def _check_tiff_pages(tf, path: Path, max_megapixels: float, label: str) -> None:
-    """Declared sizes within the limit, and every strip or tile inside the file (else it is truncated)."""
-    size = path.stat().st_size
-    for page in tf.pages:
-        _check_size(page.imagewidth, page.imagelength, max_megapixels, path)
-        if any(o + n > size for o, n in zip(page.dataoffsets, page.databytecounts, strict=False)):
-            raise DecodeError(f"truncated or corrupt {label} (image data runs past the end)", path)
-
-
 def _check_raw_tiff(path: Path, max_megapixels: float, label: str) -> None:
     """A TIFF-based raw (DNG, NEF, CR2...) cut short fails here, cleanly, rather than inside LibRaw.
     Structures tifffile cannot parse are left to LibRaw: camera makers bend TIFF in ways LibRaw knows."""
@@ -210,7 +152,7 @@ def _check_raw_tiff(path: Path, max_megapixels: float, label: str) -> None:
 
     try:
         with tifffile.TiffFile(path) as tf:
-            _check_tiff_pages(tf, path, max_megapixels, label)
+            check_tiff_pages(tf, path, max_megapixels, label)
     except (tifffile.TiffFileError, *_CORRUPT) as e:
         log.debug("tifffile could not check %s, leaving it to LibRaw: %r", path, e)
 
@@ -221,7 +163,7 @@ def _decode_tiff(path: Path, head: bytes, max_megapixels: float) -> Decoded:
 
     try:
         with tifffile.TiffFile(path) as tf:
-            _check_tiff_pages(tf, path, max_megapixels, "TIFF")
+            check_tiff_pages(tf, path, max_megapixels, "TIFF")
             page = tf.pages.first
             photometric = int(page.photometric)
             if photometric not in (0, 1, 2):  # MINISWHITE, MINISBLACK, RGB
@@ -275,28 +217,6 @@ def _tiff_dtype(samples: np.ndarray, path: Path) -> np.ndarray:
 # ---------------------------------------------------------------- JPEG and PNG
 
 
-def _jpeg_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the first frame header (SOFn), reading only the marker segments before it."""
-    with open(path, "rb") as f:
-        f.seek(2)
-        while True:
-            marker = f.read(2)
-            if len(marker) < 2 or marker[0] != 0xFF:
-                raise ValueError("no frame header")
-            code = marker[1]
-            while code == 0xFF:  # fill bytes
-                code = (f.read(1) or b"\xd9")[0]
-            if code == 0x01 or 0xD0 <= code <= 0xD8:  # markers without a length
-                continue
-            if code in (0xD9, 0xDA):
-                raise ValueError("no frame header before the scan")
-            (length,) = struct.unpack(">H", f.read(2))
-            if code in _JPEG_SOF:
-                _precision, height, width = struct.unpack(">BHH", f.read(5))
-                return width, height
-            f.seek(length - 2, 1)
-
-
 def _pillow_metadata(im) -> tuple[bytes | None, int, str | None]:
     """ICC bytes, EXIF orientation and EXIF colour space of an open Pillow image, without decoding pixels."""
     from PIL import Image
@@ -312,8 +232,8 @@ def _decode_jpeg(path: Path, head: bytes, max_megapixels: float) -> Decoded:
     import imageio.v3 as iio
 
     try:
-        width, height = _jpeg_size(path)
-        _check_size(width, height, max_megapixels, path)
+        width, height = jpeg_size(path)
+        check_size(width, height, max_megapixels, path)
         with _pillow_allows(width * height) as Image, Image.open(path) as im:
             icc, orientation, space = _pillow_metadata(im)
             channels = len(im.getbands())
@@ -325,36 +245,14 @@ def _decode_jpeg(path: Path, head: bytes, max_megapixels: float) -> Decoded:
     return _finish(path, "jpeg", _split_alpha(samples, False)[0], None, orientation, channels, icc, space)
 
 
-def _png_header(head: bytes) -> tuple[int, int, int, int]:
-    """(width, height, bit depth, colour type) from the IHDR chunk, which must come first."""
-    if len(head) < 33 or head[12:16] != b"IHDR":
-        raise ValueError("no IHDR chunk")
-    return struct.unpack(">IIBB", head[16:26])
-
-
-def _png_complete(path: Path) -> bool:
-    """Walk the chunk chain by lengths (no decompression): True when IEND lies inside the file. Catches a
-    truncated PNG before OpenCV, whose libpng would print its own error."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        pos = 8
-        while pos + 12 <= size:
-            f.seek(pos)
-            length, kind = struct.unpack(">I4s", f.read(8))
-            if kind == b"IEND":
-                return True
-            pos += 12 + length
-    return False
-
-
 def _decode_png(path: Path, head: bytes, max_megapixels: float) -> Decoded:
     import cv2
     import imageio.v3 as iio
 
     try:
-        width, height, _bits, colour_type = _png_header(head)
-        _check_size(width, height, max_megapixels, path)
-        if not _png_complete(path):
+        width, height, _bits, colour_type = png_header(head)
+        check_size(width, height, max_megapixels, path)
+        if not png_complete(path):
             raise ValueError("chunk chain ends before IEND")
         with _pillow_allows(width * height) as Image, Image.open(path) as im:
             icc, orientation, space = _pillow_metadata(im)

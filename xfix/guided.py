@@ -1,15 +1,15 @@
 """Bilateral guided upsampling (Chen, Adams, Wadhwa, Hasinoff, SIGGRAPH Asia 2016).
 
-A model runs on a small copy of the photo; this carries its correction to full resolution. On a bilateral grid
-over the low-res input (spatial cells of `cell` low-res pixels x `bins` luminance bins) each cell holds a local
-affine colour transform (3 x 4) fitted by least squares from (low-res input -> low-res output), smoothed across
-neighbouring cells, and pulled towards the image's global affine fit where a cell has little or degenerate
-data (ridge regularisation). The grid is then sliced at full resolution: each pixel's transform is the
-trilinear interpolation of the grid at (x, y, luminance of the full-res input) and is applied to that pixel, so
-edges and texture come from the full-res input, not from the upsampled output.
+A model runs on a small copy of the photo; this carries its correction to full resolution. On a bilateral
+grid over the low-res input (spatial cells of `cell` low-res pixels x `bins` luminance bins) each cell holds a
+local affine colour transform (3 x 4) fitted by least squares from (low-res input -> low-res output), smoothed
+across neighbouring cells, and pulled towards the image's global affine fit where a cell has little or
+degenerate data (ridge regularisation). The grid is then sliced at full resolution: each pixel's transform is
+the grid interpolated at (x, y, luminance of the full-res input) and is applied to that pixel, so edges and
+texture come from the full-res input, not from an upsampled output.
 
 Images are (H, W, 3) float32 in the model's encoding (numpy or torch). The full-res side is processed in row
-chunks with one (12, rows, W) coefficient buffer, so a 50 MP photo needs little memory beyond input and output.
+chunks, so a 50 MP photo needs little memory beyond its input and output.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _guide(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def _blur_grid(grid: torch.Tensor, passes: int) -> torch.Tensor:
-    """(C, D, GH, GW) -> same: `passes` rounds of a [1, 2, 1] / 4 filter along each grid axis (edges clamped)."""
+    """(C, D, GH, GW) -> same: `passes` rounds of a [1, 2, 1] / 4 filter on each grid axis, edges clamped."""
     for _ in range(passes):
         for dim in (1, 2, 3):
             if grid.shape[dim] > 1:
@@ -79,14 +79,16 @@ def fit_grid(
     total_pp, total_po = mpp.sum(0), mpo.sum(0)
     eye = torch.eye(4, dtype=torch.float64, device=x.device)
     identity = torch.cat([torch.eye(3), torch.zeros(1, 3)]).to(eye)
-    glob = torch.linalg.solve(total_pp + 1e-6 * total_pp[3, 3] * eye, total_po + 1e-6 * total_pp[3, 3] * identity)
+    tiny = 1e-6 * total_pp[3, 3]  # keeps a flat (single-colour) image solvable, pulling it to identity
+    glob = torch.linalg.solve(total_pp + tiny * eye, total_po + tiny * identity)
     lam = reg * total_pp[3, 3] / mpp.shape[0] + 1e-9
     coef = torch.linalg.solve(mpp + lam * eye, mpo + lam * glob)  # (cells, 4, 3)
     return coef.reshape(bins, gh, gw, 12).permute(3, 0, 1, 2)[None].float()
 
 
 def _block_table(grid: torch.Tensor, top: int, rows: int, h: int, w: int, block: int) -> torch.Tensor:
-    """Grid interpolated bilinearly at the centres of `block` x `block` pixel blocks of rows [top, top + rows).
+    """The grid interpolated bilinearly at the centres of the `block` x `block` pixel blocks of rows
+    [top, top + rows).
 
     Returns (nby * nbx * D, 12): the 12 coefficients of each block and luminance bin, bins varying fastest.
     """
@@ -101,15 +103,16 @@ def _block_table(grid: torch.Tensor, top: int, rows: int, h: int, w: int, block:
     return table[0].view(c, d, len(ys), len(xs)).permute(2, 3, 1, 0).reshape(-1, c)  # (nby * nbx * D, 12)
 
 
-def slice_grid(grid: torch.Tensor, full_in, *, block: int = 1, chunk_rows: int = 64, clip_input: bool = False,
-               out=None):
+def slice_grid(
+    grid: torch.Tensor, full_in, *, block: int = 1, chunk_rows: int = 64, clip_input: bool = False, out=None
+):
     """Apply an affine grid (1, 12, D, GH, GW) to (H, W, 3) `full_in`; returns (H, W, 3) like `full_in`.
 
-    Each pixel's transform is the grid interpolated linearly in luminance (exact) and bilinearly in space at the
-    centre of its `block` x `block` block (block 1: exact trilinear slicing; the grid is smooth over a cell of
-    many full-res pixels, so blocks of a few pixels change nothing visible and make slicing several times
-    cheaper). `clip_input` clamps full_in to [0, 1] first, as a model input was. numpy in -> numpy out (written
-    into `out` when given), torch in -> torch on the same device.
+    Each pixel's transform is the grid interpolated linearly in luminance (exact) and bilinearly in space
+    at the centre of its `block` x `block` block (block 1: exact trilinear slicing; the grid is smooth over
+    a cell of many full-res pixels, so blocks of a few pixels change nothing visible and make slicing
+    several times cheaper). `clip_input` clamps full_in to [0, 1] first, as the model's input was.
+    numpy in -> numpy out (written into `out` when given), torch in -> torch on the same device.
     """
     is_numpy = not isinstance(full_in, torch.Tensor)
     h, w = full_in.shape[:2]
@@ -158,10 +161,10 @@ def upsample(
 ):
     """Carry the low-res correction low_in -> low_out (h, w, 3) to full_in (H, W, 3); returns (H, W, 3).
 
-    All three in the same encoding. Known behaviour: if low_out = low_in @ M.T + b for one matrix M and offset b,
-    the result is full_in @ M.T + b up to float rounding. Same type as full_in (numpy or torch). `block`
-    defaults to a sixteenth of a grid cell in full-res pixels (measured: under 0.3 8-bit codes from exact
-    slicing for a classic correction at 6 MP, and several times faster); see `slice_grid`.
+    All three in the same encoding. Known behaviour: if low_out = low_in @ M.T + b for one matrix M and
+    offset b, the result is full_in @ M.T + b up to float rounding. Same type as full_in (numpy or torch).
+    `block` defaults to a sixteenth of a grid cell in full-res pixels (measured: under 0.3 8-bit codes from
+    exact slicing for a classic correction at 6 MP, and several times faster); see `slice_grid`.
     """
     grid = fit_grid(low_in, low_out, cell=cell, bins=bins, smooth=smooth, reg=reg)
     if block is None:

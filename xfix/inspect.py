@@ -27,15 +27,6 @@ CRUSHED_UNDER = 0.30  # this fraction of crushed pixels with a dark mean also re
 _MAX_SAMPLES = 1_000_000  # measure on a strided subsample of at most this many pixels: fast on 50 MP RAW
 
 
-def _full_scale(samples: np.ndarray) -> np.ndarray:
-    """File samples -> float32 fractions of full scale: uint8 / 255, uint16 / 65535, floats as they are."""
-    if samples.dtype == np.uint8:
-        return samples.astype(np.float32) / 255.0
-    if samples.dtype == np.uint16:
-        return samples.astype(np.float32) / 65535.0
-    return samples.astype(np.float32, copy=False)
-
-
 def verdict(mean_luminance: float, clipped: float, crushed: float) -> str:
     """The verdict, "under", "normal" or "over", from the measures (see the thresholds above).
 
@@ -64,7 +55,7 @@ def measure_exposure(
     samples, linear = samples[::step, ::step], linear[::step, ::step]
     y = colour.luminance(linear, space)  # (h, w)
     mean = float(np.mean(y))
-    clipped = float(np.mean(np.any(_full_scale(samples) >= CLIP_LEVEL, axis=-1)))
+    clipped = float(np.mean(np.any(colour.to_float(samples) >= CLIP_LEVEL, axis=-1)))
     crushed = float(np.mean(colour.srgb_encode(np.maximum(y, 0.0)) <= CRUSH_LEVEL))
     ev = round(float(np.log2(mean / 0.18)), 2) if mean > 0 else None  # None: black frame (JSON has no -inf)
     return {
@@ -164,10 +155,11 @@ def describe_profiles() -> list[dict[str, Any]]:
     """One row per profile file on the search path, for `xfix profiles`: name, description, architecture,
     weights (path or None), loads (it builds on the CPU with its weights checked) and reason (why not, else
     None). A broken profile file is a row saying so, not an error."""
-    from xfix.profile import Corrector, load_profile, profile_files
+    from xfix.profile import Corrector, load_profile
+    from xfix.profile_choice import profile_names
 
     rows = []
-    for name in sorted(profile_files()):
+    for name in profile_names():
         row: dict[str, Any] = {"name": name, "description": "", "architecture": "", "weights": None}
         row.update(loads=False, reason=None)
         try:

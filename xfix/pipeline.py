@@ -6,7 +6,8 @@ KeyboardInterrupt propagates (the atomic writer has already removed its temp fil
 one image from Python.
 
 The stage modules (and through them torch, rawpy, pyexiv2) are imported inside the functions that use them, so
-importing this module, as the CLI does at start-up, costs nothing.
+importing this module, as the CLI does at start-up, costs nothing. Which profile runs is decided in
+`xfix.profile_choice`, where each output goes in `xfix.outputs`.
 """
 
 from __future__ import annotations
@@ -19,52 +20,15 @@ from time import perf_counter
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
-from xfix.discover import Job, format_of
-from xfix.errors import ProfileError, UsageError, XfixError
+from xfix.discover import Job
+from xfix.errors import UsageError, XfixError
+from xfix.outputs import format_for_extension, output_format, output_path
+from xfix.profile_choice import resolve_profile
 
 logger = logging.getLogger(__name__)
 
-# Shipped profiles, best first: the default is the first that loads. msec goes in front of classic once it
-# beats classic on the bars of its issue (a one-line change here).
-PROFILE_PREFERENCE: tuple[str, ...] = ("classic",)
-
 FORMAT_CHOICES = ("same", "jpeg", "tiff", "png")
 STATUSES = ("done", "skipped", "failed", "dry-run")
-
-
-def default_profile_name() -> str:
-    """The best shipped profile: the first of PROFILE_PREFERENCE whose profile file loads."""
-    from xfix.profile import load_profile
-
-    reasons = []
-    for name in PROFILE_PREFERENCE:
-        try:
-            return load_profile(name).name
-        except XfixError as error:
-            reasons.append(f"{name}: {error}")
-    raise ProfileError("no shipped profile loads (" + "; ".join(reasons) + ")")
-
-
-def profile_names() -> list[str]:
-    """Names of the profile files on the search path (files are found, not parsed: cheap enough for shell
-    completion)."""
-    from xfix.profile import profile_files
-
-    return sorted(profile_files())
-
-
-def resolve_profile(name: str | None) -> Any:
-    """The `Profile` record for `name` (None: the default). An unknown name is a UsageError listing the valid
-    ones; a known profile whose file is broken stays a ProfileError."""
-    from xfix.profile import load_profile
-
-    name = name or default_profile_name()
-    try:
-        return load_profile(name)
-    except XfixError as error:
-        if name not in profile_names():
-            raise UsageError(error.message) from None
-        raise
 
 
 def _jobs(items: Sequence[Job | str | os.PathLike]) -> tuple[Job, ...]:
@@ -238,34 +202,11 @@ def correct_file(
     if output is not None:
         output = Path(output)
         options.setdefault("out_dir", output.parent)
-        options.setdefault("fmt", _format_for_extension(output))
+        options.setdefault("fmt", format_for_extension(output))
     config = CorrectConfig(jobs=(Job(Path(input)),), **options)
     profile = corrector.profile if corrector is not None else resolve_profile(config.profile)
     batch = _Batch(config, profile, corrector=corrector, raise_errors=True)
     return batch.run(config.jobs[0], output=output)
-
-
-def _format_for_extension(path: Path) -> str:
-    fmt = format_of(path)
-    if fmt not in ("jpeg", "tiff", "png"):
-        raise UsageError(f"cannot tell the output format from {path.name!r}; use .jpg, .tif or .png", path)
-    return fmt
-
-
-def output_path(job: Job, config: CorrectConfig) -> Path:
-    """out_dir / the job's sub-folder / (stem + suffix + extension of the resolved output format)."""
-    from xfix.encode import output_extension
-
-    ext = output_extension(output_format(job, config))
-    return config.out_dir / job.rel_dir / (job.input.stem + config.suffix + ext)
-
-
-def output_format(job: Job, config: CorrectConfig) -> str:
-    """jpeg | tiff | png for this job. "same" follows the input's extension, known before decoding, so the
-    output name and its contents always agree (a JPEG misnamed .tif still gives a .tif)."""
-    from xfix.encode import resolve_format
-
-    return resolve_format(config.fmt, job.format or "tiff")
 
 
 class _Batch:

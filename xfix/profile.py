@@ -50,15 +50,15 @@ class Inference:
     tile_size: int = 512
     tile_overlap: int = 32
 
-    def checked(self, where: str) -> "Inference":
-        """Self, after validation; errors name `where` (a file, or "overrides")."""
+    def problem(self) -> str | None:
+        """What is wrong with these values, or None."""
         if self.mode not in MODES:
-            raise ProfileError(f"{where}: inference mode {self.mode!r} unknown; valid: {', '.join(MODES)}")
-        for key in ("work_size", "tile_size", "tile_overlap"):
+            return f"inference mode {self.mode!r} unknown; valid: {', '.join(MODES)}"
+        for key, least in (("work_size", 16), ("tile_size", 16), ("tile_overlap", 0)):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "tile_overlap" else 16):
-                raise ProfileError(f"{where}: inference {key} must be an integer >= {0 if key == 'tile_overlap' else 16}")
-        return self
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                return f"inference {key} must be an integer >= {least}, got {value!r}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class Profile:
 
 
 def profile_search_path() -> list[Path]:
-    """Folders searched for profiles, first match wins: each of $XFIX_PROFILE_PATH, then the repo's profiles/."""
+    """Folders searched for profiles, first match wins: $XFIX_PROFILE_PATH, then the repo's profiles/."""
     env = [Path(p).expanduser() for p in os.environ.get("XFIX_PROFILE_PATH", "").split(os.pathsep) if p]
     return env + [Path(__file__).resolve().parents[1] / "profiles"]
 
@@ -100,7 +100,7 @@ def _require(data: Mapping[str, Any], key: str, kind: type, path: Path) -> Any:
 
 
 def read_profile(path: Path | str) -> Profile:
-    """Parse and validate one profile file; ProfileError (naming the file) for bad TOML or a bad/missing key."""
+    """Parse and validate one profile file; ProfileError naming the file for bad TOML or a bad/missing key."""
     path = Path(path).resolve()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -110,7 +110,8 @@ def read_profile(path: Path | str) -> Profile:
         raise ProfileError(f"invalid TOML: {exc}", path) from None
     unknown = set(data) - _TOP_KEYS
     if unknown:
-        raise ProfileError(f"unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(_TOP_KEYS))}", path)
+        valid = ", ".join(sorted(_TOP_KEYS))
+        raise ProfileError(f"unknown key(s) {', '.join(sorted(unknown))}; valid: {valid}", path)
     for key in _REQUIRED:
         if key not in data:
             raise ProfileError(f"missing key {key!r}", path)
@@ -132,11 +133,14 @@ def read_profile(path: Path | str) -> Profile:
     settings = data.get("settings", {})
     if not isinstance(settings, dict):
         raise ProfileError("[settings] must be a table", path)
-    return Profile(
+    profile = Profile(
         name=data["name"], description=data["description"], architecture=data["architecture"],
         encoding=data["encoding"], path=path, weights=(path.parent / weights).resolve() if weights else None,
-        sha256=sha256, inference=Inference(**table).checked(str(path)), settings=MappingProxyType(settings),
+        sha256=sha256, inference=Inference(**table), settings=MappingProxyType(settings),
     )  # fmt: skip
+    if profile.inference.problem():
+        raise ProfileError(profile.inference.problem(), path)
+    return profile
 
 
 def load_profile(name: str) -> Profile:
@@ -248,29 +252,70 @@ def _map_rows(fn, *arrays, out):
     import torch
 
     for top in range(0, out.shape[0], _CHUNK_ROWS):
-        views = [torch.from_numpy(np.ascontiguousarray(a[top : top + _CHUNK_ROWS], np.float32)) for a in arrays]
-        out[top : top + _CHUNK_ROWS] = fn(*views).numpy()
+        rows = slice(top, top + _CHUNK_ROWS)
+        views = [torch.from_numpy(np.ascontiguousarray(a[rows], np.float32)) for a in arrays]
+        out[rows] = fn(*views).numpy()
     return out
+
+
+def _merged_settings(arch: Any, profile: Profile, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Architecture defaults < profile [settings] < overrides; a key the architecture lacks is an error."""
+    settings = {**arch.defaults, **profile.settings, **overrides}
+    unknown = sorted(set(settings) - set(arch.defaults))
+    if arch.defaults and unknown:
+        valid = ", ".join(sorted(arch.defaults))
+        message = f"unknown setting(s) {', '.join(unknown)} for {arch.name}; valid: {valid}"
+        raise ProfileError(message, profile.path)
+    return settings
+
+
+def _checked_inference(arch: Any, profile: Profile, overrides: Mapping[str, Any]) -> Inference:
+    """The profile's [inference] with overrides applied, checked against what the architecture allows."""
+    try:
+        inference = dataclasses.replace(profile.inference, **overrides)
+    except TypeError as exc:
+        raise UsageError(f"bad inference override: {exc}") from None
+    if inference.problem():
+        raise UsageError(inference.problem())
+    if inference.mode == "tiled":
+        if arch.receptive_field <= 0:
+            message = f"{arch.name} is global (no receptive field) and cannot run tiled"
+            raise ProfileError(message, profile.path)
+        overlap = max(inference.tile_overlap, arch.receptive_field)
+        if inference.tile_size <= 3 * overlap:
+            raise UsageError(f"tile size {inference.tile_size} must exceed 3 x the overlap ({overlap})")
+    return inference
 
 
 class Corrector:
     """A profile loaded on a device, ready to correct Frames. Build it with `Corrector.load`."""
 
-    def __init__(self, profile: Profile, architecture, model, device, settings: Mapping[str, Any],
-                 inference: Inference):  # fmt: skip
+    def __init__(
+        self, profile: Profile, architecture: Any, model: Any, device: Any, settings: Mapping[str, Any],
+        inference: Inference,
+    ):  # fmt: skip
         self.profile, self.architecture, self.model, self.device = profile, architecture, model, device
         self.settings, self.inference = MappingProxyType(dict(settings)), inference
-        self.overlap = max(inference.tile_overlap, architecture.receptive_field)
+        self.overlap = max(inference.tile_overlap, architecture.receptive_field)  # full context per tile
 
     @classmethod
-    def load(cls, profile: Profile | str, *, device: Any = "auto", settings_overrides: Mapping[str, Any] | None = None,
-             inference_overrides: Mapping[str, Any] | None = None, architecture=None) -> "Corrector":  # fmt: skip
+    def load(
+        cls,
+        profile: Profile | str,
+        *,
+        device: Any = "auto",
+        settings_overrides: Mapping[str, Any] | None = None,
+        inference_overrides: Mapping[str, Any] | None = None,
+        architecture: Any = None,
+    ) -> "Corrector":
         """Build the profile's model, load its weights (strict, sha256 checked), eval(), move it to `device`.
 
-        `device`: "auto" | "cpu" | "cuda[:N]" | "mps" or a torch.device. `settings_overrides` update [settings]
-        (keys must exist in the architecture's defaults); `inference_overrides` update [inference] (mode,
-        work_size, tile_size, tile_overlap). `architecture` replaces the registry lookup (tests, plug-ins); its
-        name must match the profile's. Raises ProfileError (profile, weights) or UsageError (device, overrides).
+        profile: a Profile or a profile name. device: "auto" | "cpu" | "cuda[:N]" | "mps" or a torch.device.
+        settings_overrides update [settings] (keys must be in the architecture's defaults);
+        inference_overrides update [inference] (mode, work_size, tile_size, tile_overlap).
+        architecture: an `Architecture` used instead of the registry's (tests, plug-ins); its name and
+        encoding must match the profile's.
+        Raises ProfileError (profile, architecture, weights) or UsageError (device, overrides).
         """
         import torch
 
@@ -279,28 +324,18 @@ class Corrector:
 
         profile = load_profile(profile) if isinstance(profile, str) else profile
         arch = architecture or get_architecture(profile.architecture)
-        if arch.name != profile.architecture:
-            raise ProfileError(f"architecture {arch.name!r} given for a {profile.architecture!r} profile", profile.path)
-        if arch.encoding != profile.encoding:
-            raise ProfileError(f"encoding {profile.encoding!r} but {arch.name} expects {arch.encoding!r}", profile.path)
-        settings = {**arch.defaults, **profile.settings, **(settings_overrides or {})}
-        unknown = set(settings) - set(arch.defaults)
-        if arch.defaults and unknown:
-            valid = ", ".join(sorted(arch.defaults))
-            raise ProfileError(f"unknown setting(s) {', '.join(sorted(unknown))} for {arch.name}; valid: {valid}",
-                               profile.path)  # fmt: skip
-        try:
-            inference = dataclasses.replace(profile.inference, **(inference_overrides or {})).checked("overrides")
-        except TypeError as exc:
-            raise UsageError(f"bad inference override: {exc}") from None
-        if inference.mode == "tiled" and arch.receptive_field <= 0:
-            raise ProfileError(f"{arch.name} is global (no receptive field) and cannot run tiled", profile.path)
+        if (arch.name, arch.encoding) != (profile.architecture, profile.encoding):
+            wanted, got = f"{profile.architecture} on {profile.encoding}", f"{arch.name} on {arch.encoding}"
+            raise ProfileError(f"profile wants {wanted}, got {got}", profile.path)
+        settings = _merged_settings(arch, profile, settings_overrides or {})
+        inference = _checked_inference(arch, profile, inference_overrides or {})
         torch_device = device if isinstance(device, torch.device) else select_device(device)
         model = arch.build(settings)
         try:
             model.load_state_dict(load_weights(profile), strict=True)
         except RuntimeError as exc:
-            raise ProfileError(f"weights do not fit {arch.name}: {str(exc).splitlines()[0]}", profile.path) from None
+            reason = str(exc).splitlines()[0]
+            raise ProfileError(f"weights do not fit {arch.name}: {reason}", profile.path) from None
         model = model.float().eval().to(torch_device)
         log.debug("loaded profile %s (%s) on %s", profile.name, arch.name, torch_device)
         return cls(profile, arch, model, torch_device, settings, inference)
@@ -323,7 +358,7 @@ class Corrector:
     # -------------------------------------------------------------- Frame <-> model encoding
 
     def to_model(self, frame) -> Any:
-        """Frame -> (H, W, 3) float32 in the model encoding, not clipped (base rendering first when needed)."""
+        """Frame -> (H, W, 3) float32 in the model encoding, not clipped; base rendering first if needed."""
         import numpy as np
         import torch
 
@@ -340,7 +375,7 @@ class Corrector:
         return _map_rows(convert, frame.pixels, out=np.empty(frame.pixels.shape, np.float32))
 
     def apply(self, frame, *, strength: float = 1.0):
-        """Correct a Frame: (H, W, 3) working-space linear in, same shape/alpha/source out, in the working space.
+        """Correct a Frame: (H, W, 3) working-space linear in; out the same shape, alpha and source.
 
         strength in [0, 1] blends model output and input in the model encoding (0 returns the input, for a
         display model given a RAW its neutral base rendering). Raises UsageError for a bad strength and
@@ -384,7 +419,8 @@ class Corrector:
             tile = self.inference.tile_size // 2
             where = f"{self.device} ({encoded.shape[1]}x{encoded.shape[0]})"
             if self.architecture.receptive_field <= 0 or tile <= 3 * self.overlap:
-                raise ProfileError(f"out of memory on {where}; try --device cpu or a smaller size", self.profile.path)
+                message = f"out of memory on {where}; try another --device or a smaller image"
+                raise ProfileError(message, self.profile.path)
             log.warning("out of memory on %s; retrying tiled at %d px", where, tile)
             try:
                 return self._run_mode(encoded, "tiled", tile)
@@ -414,16 +450,17 @@ class Corrector:
         return self._run_guided(encoded)
 
     def _forward(self, x):
-        """(1, 3, h, w) tensor on any device -> model output (1, 3, h, w) float32 on the CPU; pads and crops."""
+        """(1, 3, h, w) tensor, any device -> model output (1, 3, h, w) float32 on the CPU; pads and crops."""
         import torch
 
         from xfix.tiling import pad_to_multiple
 
-        padded, h, w = pad_to_multiple(x.to(self.device, torch.float32).contiguous(), self.architecture.multiple_of)
+        x = x.to(self.device, torch.float32).contiguous()
+        padded, h, w = pad_to_multiple(x, self.architecture.multiple_of)
         y = self.model(padded)
         if y.ndim != 4 or y.shape[:2] != (1, 3) or y.shape[-2:] != padded.shape[-2:]:
-            raise ProfileError(f"{self.architecture.name} returned {tuple(y.shape)} for {tuple(padded.shape)}",
-                               self.profile.path)  # fmt: skip
+            message = f"{self.architecture.name} returned {tuple(y.shape)} for {tuple(padded.shape)}"
+            raise ProfileError(message, self.profile.path)
         return y[:, :, :h, :w].float().cpu()
 
     def _run_whole(self, image):
@@ -438,8 +475,6 @@ class Corrector:
 
         from xfix.tiling import run_tiled
 
-        if tile <= 3 * self.overlap:
-            raise ProfileError(f"tile_size {tile} must exceed 3 x overlap ({self.overlap})", self.profile.path)
         x = torch.from_numpy(image).permute(2, 0, 1)[None]  # (1, 3, H, W) view, tiles are cut from it
         y = run_tiled(self._forward, x, tile, self.overlap, self.architecture.multiple_of)
         return y[0].permute(1, 2, 0).contiguous().numpy()

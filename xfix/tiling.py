@@ -22,7 +22,7 @@ Box = tuple[int, int, int, int]  # (top, bottom, left, right), half-open
 
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of size `tile` covering [0, length), neighbours sharing >= 3 * overlap pixels."""
+    """Starts of tiles of size `tile` covering [0, length), neighbours sharing >= 3 * overlap pixels."""
     if tile >= length:
         return [0]
     stride = tile - 3 * overlap
@@ -40,9 +40,8 @@ def tile_boxes(h: int, w: int, tile: int, overlap: int) -> list[Box]:
     """
     if h <= 0 or w <= 0 or tile <= 0 or overlap < 0:
         raise ValueError(f"bad tiling h={h} w={w} tile={tile} overlap={overlap}")
-    return [
-        (y, min(y + tile, h), x, min(x + tile, w)) for y in _starts(h, tile, overlap) for x in _starts(w, tile, overlap)
-    ]
+    rows, cols = _starts(h, tile, overlap), _starts(w, tile, overlap)
+    return [(y, min(y + tile, h), x, min(x + tile, w)) for y in rows for x in cols]
 
 
 def _ramp(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> torch.Tensor:
@@ -65,7 +64,7 @@ def feather_weights(box: Box, h: int, w: int, overlap: int) -> torch.Tensor:
 
 
 def pad_to_multiple(x: torch.Tensor, multiple_of: int) -> tuple[torch.Tensor, int, int]:
-    """Pad (B, C, H, W) at the bottom and right by reflection to multiples of `multiple_of`; returns (x, H, W)."""
+    """Pad (B, C, H, W) bottom and right by reflection to multiples of `multiple_of`; returns (x, H, W)."""
     h, w = x.shape[-2:]
     pad_h, pad_w = -h % multiple_of, -w % multiple_of
     if pad_h or pad_w:

@@ -1,9 +1,8 @@
 """Tone curves shared by the neutral RAW base rendering and the classic profile.
 
-Every function here uses only arithmetic, `**` and `.clip`, so the same code runs on numpy arrays and on torch
-tensors (any shape, float32) without importing torch. Values are linear light: a curve maps scene-linear values
-(0 = black, 1 = the brightest value the rendering keeps) to display-linear values in [0, 1]; the sRGB transfer is
-applied afterwards by the caller.
+Every function here uses only arithmetic, `**` and `.clip`, so the same code runs on numpy arrays and on
+torch tensors (any shape, float32) without importing torch. A tone curve maps scene-linear values (0 = black)
+to display-linear values in [0, 1]; the sRGB transfer (also here) encodes them afterwards.
 """
 
 from __future__ import annotations
@@ -13,9 +12,9 @@ from typing import TypeVar
 Array = TypeVar("Array")  # numpy.ndarray or torch.Tensor
 
 # Neutral base rendering of a RAW file, as a camera's JPEG engine would do it: rawpy's linear output without
-# auto-brightening places a mid-grey card around 0.12 of the white level, and camera engines lift it to about
-# 0.18 (sRGB 0.46). +0.5 EV does that; the shoulder then rolls the sensor's white (1.0 * 2**0.5) off to display
-# white instead of clipping it, and keeps everything below BASE_KNEE (display-linear) untouched.
+# auto-brightening places a mid-grey card around 0.12 of the white level, and camera engines lift it to
+# about 0.18 (sRGB 0.46). +0.5 EV does that; the shoulder then rolls the sensor's white (1.0 * 2**0.5) off to
+# display white instead of clipping it, and keeps everything below BASE_KNEE (display-linear) untouched.
 BASE_EXPOSURE_EV = 0.5
 BASE_KNEE = 0.5
 BASE_WHITE = 2.0**BASE_EXPOSURE_EV
@@ -49,10 +48,11 @@ def _power(white: float, knee: float) -> float:
 def filmic(x: Array, *, knee: float = 0.6, white: float = 3.0) -> Array:
     """Scene-linear -> display-linear: identity up to `knee`, then a power shoulder reaching 1 at `white`.
 
-    Above the knee y = knee + (1 - knee) * (1 - (1 - t)**p), t = (x - knee) / (white - knee) clipped to [0, 1],
-    with p = (white - knee) / (1 - knee) so the slope is 1 at the knee (no kink) and 0 at `white`. Values at or
-    above `white` give 1; negative values pass through unchanged. Monotone; mid-tones and shadows are kept as
-    they are, which is why a photo that needs no exposure change is left alone by f(g * f^-1(x)) with g = 1.
+    Above the knee y = knee + (1 - knee) * (1 - (1 - t)**p), t = (x - knee) / (white - knee) clipped to
+    [0, 1], with p = (white - knee) / (1 - knee) so the slope is 1 at the knee (no kink) and 0 at `white`.
+    Values at or above `white` give 1; negative values pass through unchanged. Monotone; mid-tones and
+    shadows are kept as they are, and f(g * f^-1(x)) with g = 1 is the identity, which is why the classic
+    profile leaves alone a photo that needs no exposure change.
     Known values (knee 0.6, white 3): 0.18 -> 0.18, 1.0 -> 0.8660, 3.0 -> 1.0.
     """
     p = _power(white, knee)

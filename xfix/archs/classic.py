@@ -32,7 +32,7 @@ from xfix.tonecurve import filmic, filmic_inverse, srgb_decode, srgb_encode
 DEFAULTS: dict[str, Any] = {
     "highlight_target": 0.9,  # display-linear value the 99th percentile of max(R, G, B) may be raised to
     "key": 0.13,  # geometric-mean luminance of a typical well-exposed photo (display-linear)
-    "key_slack_ev": 1.0,  # brightening may exceed what the key asks for by this much
+    "key_slack_ev": 0.5,  # brightening may exceed what the key asks for by this much
     "clip_level": 0.96,  # display-linear max(R, G, B) counted as clipped
     "clip_reference": 0.03,  # clipped fraction a well-exposed photo may have
     "clip_slope_ev": 0.45,  # EV of darkening per doubling of the clipped fraction beyond the reference
@@ -44,7 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "white": 1.5,
     "fusion": 0.3,  # share of the Mertens fusion in the result at full effect
     "fusion_step_ev": 1.0,  # the virtual exposures are ev - step, ev, ev + step
-    "fusion_detail_levels": 3,  # fuse only the finest bands (0: all); coarser bands come from the ev rendering
+    "fusion_detail_levels": 3,  # fuse only the finest bands (0: all); coarser ones from the ev rendering
 }
 _LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709 / sRGB luminance weights
 _MAX_STAT_PIXELS = 1 << 18  # statistics from a strided subsample: fast, and torch.quantile has a size limit
@@ -82,8 +82,8 @@ def estimate_ev(linear, settings: Mapping[str, Any]) -> float:
 def mertens_fusion(images: torch.Tensor, levels: int, detail_levels: int | None = None, base: int = 0):
     """Mertens et al. (2007) exposure fusion of K renderings (K, 3, H, W) in [0, 1] -> (1, 3, H, W).
 
-    Weights: local contrast (|Laplacian| of grey) x saturation (channel std) x well-exposedness (Gaussian around
-    0.5, sigma 0.2, per channel); blended per band of a `levels`-deep Laplacian pyramid so no halo shows.
+    Weights: local contrast (|Laplacian| of grey) x saturation (channel std) x well-exposedness (Gaussian
+    around 0.5, sigma 0.2, per channel); blended per band of a `levels`-deep Laplacian pyramid, so no halo.
     With `detail_levels`, only the finest that many bands are fused and the coarser ones come from
     images[base]: local contrast from the fusion, overall tone from the base rendering.
     """

@@ -18,6 +18,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from xfix.colour import from_working, to_float
 from xfix.data.synthesis import make_pair
 from xfix.errors import InputError
 
@@ -65,14 +66,10 @@ def resize_long_side(image: np.ndarray, max_side: int | None) -> np.ndarray:
 def load_photo(path: Path, max_side: int | None = None) -> np.ndarray:
     """A photo as display sRGB samples (H, W, 3): uint8 for 8-bit files, uint16 otherwise.
 
-    Goes through the project's decode and linearize stages (so ICC profiles are honoured) and back to sRGB;
-    Pillow is the fallback while those stages are not installed."""
-    try:
-        from xfix.colour import from_working
-        from xfix.decode import decode
-        from xfix.linearize import linearize
-    except ImportError:
-        return resize_long_side(_load_with_pillow(path), max_side)
+    Goes through the project's decode and linearize stages (so ICC profiles are honoured) and back to sRGB."""
+    from xfix.decode import decode
+    from xfix.linearize import linearize
+
     decoded = decode(Path(path))
     display = np.clip(from_working(linearize(decoded).pixels, "srgb"), 0.0, 1.0)
     if decoded.pixels.dtype == np.uint8:
@@ -82,29 +79,10 @@ def load_photo(path: Path, max_side: int | None = None) -> np.ndarray:
     return resize_long_side(samples, max_side)
 
 
-def _load_with_pillow(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as error:
-        raise InputError(f"cannot read photo: {error}", path) from None
-
-
 def load_photos(paths: Sequence[Path], max_side: int | None = None, threads: int = 2) -> list[np.ndarray]:
     """Decode every photo into RAM (uint8 / uint16 samples), in `threads` threads, in the order given."""
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         return list(pool.map(lambda p: load_photo(p, max_side), paths))
-
-
-def to_float(samples: np.ndarray) -> np.ndarray:
-    """uint8 / uint16 / float samples -> float32 [0, 1] (bit depth from dtype)."""
-    if samples.dtype == np.uint8:
-        return samples.astype(np.float32) / 255.0
-    if samples.dtype == np.uint16:
-        return samples.astype(np.float32) / 65535.0
-    return samples.astype(np.float32)
 
 
 def random_crop(photo: np.ndarray, size: int, rng: np.random.Generator, *, hflip: bool = True) -> np.ndarray:
