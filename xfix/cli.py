@@ -29,6 +29,7 @@ from xfix.cli_common import (
     Device,
     JsonOut,
     exit_codes,
+    correction_overrides,
     stderr_console,
 )
 from xfix.errors import UsageError, XfixError
@@ -159,6 +160,26 @@ def correct(
     strength: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="0 keeps the input, 1 the full correction.")
     ] = 1.0,
+    work_size: Annotated[
+        Optional[int],
+        typer.Option(min=16, help="Long side the network sees before guided upsampling.", show_default=False),
+    ] = None,
+    full_res: Annotated[
+        bool, typer.Option("--full-res", help="Run the network on the full image (tiled where it can).")
+    ] = False,
+    pyramid_scale: Annotated[
+        Optional[str],
+        typer.Option(help="msec: scale each Laplacian level, finest first, e.g. 1,1,1.2,1.", show_default=False),
+    ] = None,
+    fusion: Annotated[
+        bool, typer.Option("--fusion", help="msec: fuse the result with the input (Mertens weights).")
+    ] = False,
+    hist_adjust: Annotated[
+        bool, typer.Option("--hist-adjust", help="msec: stretch the result's histogram afterwards.")
+    ] = False,
+    set_: Annotated[
+        list[str], typer.Option("--set", help="Override a profile setting, key=value (repeatable).")
+    ] = [],  # noqa: B006  (typer needs a literal default)
     debug: Debug = False,
 ) -> None:
     """Correct the exposure of INPUTS and write the results to the output folder."""
@@ -172,6 +193,10 @@ def correct(
             raise UsageError(
                 "no images found in the inputs" + ("" if not found.warnings else f" ({found.warnings[0]})")
             )
+        settings, inference = correction_overrides(
+            work_size=work_size, full_res=full_res, pyramid_scale=pyramid_scale, fusion=fusion,
+            hist_adjust=hist_adjust, settings=set_,
+        )
         config = pipeline.CorrectConfig(
             jobs=found.jobs,
             out_dir=out,
@@ -188,6 +213,8 @@ def correct(
             strip_gps=strip_gps,
             max_megapixels=max_megapixels,
             strength=strength,
+            settings=settings,
+            inference=inference,
         )
         mode = choose_mode(console, quiet=quiet)
         with Reporter(len(config.jobs), console, mode=mode, verbose=verbose) as reporter:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from enum import Enum
-from typing import Annotated, Iterator
+import json
+from typing import Annotated, Any, Iterator
 
 import typer
 from rich.console import Console
@@ -67,3 +68,51 @@ def exit_codes(debug: bool, console: Console, *, verbose: bool = False) -> Itera
         raise typer.Exit(EXIT_FAILED) from None
     finally:
         log.removeHandler(handler)
+
+
+def parse_settings(pairs: list[str]) -> dict[str, Any]:
+    """`key=value` strings -> dict; values are parsed as JSON where they can be (numbers, lists, booleans)."""
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set expects key=value, got {pair!r}")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
+    return settings
+
+
+def parse_scales(text: str | None) -> list[float] | None:
+    """"1,1.2,1,1" -> [1.0, 1.2, 1.0, 1.0]; None stays None."""
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--pyramid-scale expects numbers like 1,1,1,1, got {text!r}") from None
+
+
+def correction_overrides(
+    *, work_size: int | None, full_res: bool, pyramid_scale: str | None, fusion: bool, hist_adjust: bool,
+    settings: list[str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The profile controls of `xfix correct` as (settings overrides, inference overrides).
+
+    A profile whose architecture lacks a setting (e.g. --pyramid-scale on classic) is refused when it loads,
+    with the list of settings it has."""
+    chosen = parse_settings(settings)
+    scales = parse_scales(pyramid_scale)
+    if scales is not None:
+        chosen["pyramid_scale"] = scales
+    if fusion:
+        chosen["fusion"] = True
+    if hist_adjust:
+        chosen["hist_adjust"] = True
+    inference: dict[str, Any] = {}
+    if work_size is not None:
+        inference["work_size"] = work_size
+    if full_res:
+        inference["mode"] = "full"
+    return chosen, inference

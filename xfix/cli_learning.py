@@ -10,22 +10,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from xfix.cli_common import EXIT_INTERRUPTED, Debug, Device, exit_codes, stderr_console
+from xfix.cli_common import EXIT_INTERRUPTED, Debug, Device, exit_codes, parse_settings, stderr_console
 from xfix.errors import UsageError
-
-
-def parse_settings(pairs: list[str]) -> dict[str, Any]:
-    """`key=value` strings -> dict; values are parsed as JSON where they can be (numbers, lists, booleans)."""
-    settings: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--set expects key=value, got {pair!r}")
-        try:
-            settings[key] = json.loads(value)
-        except json.JSONDecodeError:
-            settings[key] = value
-    return settings
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:

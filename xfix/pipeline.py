@@ -44,6 +44,7 @@ class CorrectConfig:
         `bits` says unless fmt is "jpeg" explicitly, where 16 is an error.
     strength: 0 keeps the input, 1 is the profile's full correction.
     settings: profile setting overrides, passed to the Corrector.
+    inference: [inference] overrides (mode, work_size, tile_size, tile_overlap), passed to the Corrector.
     """
 
     jobs: tuple[Job, ...]
@@ -62,11 +63,13 @@ class CorrectConfig:
     max_megapixels: float = 200.0
     strength: float = 1.0
     settings: Mapping[str, Any] = field(default_factory=dict)
+    inference: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "jobs", _jobs(self.jobs))
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
+        object.__setattr__(self, "inference", MappingProxyType(dict(self.inference)))
         self._check()
 
     def _check(self) -> None:
@@ -229,9 +232,11 @@ class _Batch:
         if self.corrector is None:
             from xfix.profile import Corrector
 
-            overrides = dict(self.config.settings)
             self.corrector = Corrector.load(
-                self.profile, device=self.config.device, settings_overrides=overrides
+                self.profile,
+                device=self.config.device,
+                settings_overrides=dict(self.config.settings),
+                inference_overrides=dict(self.config.inference),
             )
         return self.corrector
 

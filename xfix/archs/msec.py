@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "coarse_depth": 3,
     "fine_depth": 2,
     "pyramid_scale": [1.0, 1.0, 1.0, 1.0],  # the paper's S vector, finest level first
+    "fusion": False,  # post-process: Mertens fusion of input and result (the authors' optional `fusion`)
+    "hist_adjust": False,  # post-process: black/white point stretch of the result (the authors' `pp`)
 }
 TRAINING_DEFAULTS: dict[str, Any] = {  # read by MSECRecipe only; listed so profile files may set them
     "pyramid_weight": 1.0,
@@ -80,8 +82,9 @@ class MSEC(nn.Module):
     """
 
     def __init__(self, levels: int, coarse_width: int, fine_width: int, coarse_depth: int, fine_depth: int,
-                 pyramid_scale: Sequence[float]):
+                 pyramid_scale: Sequence[float], fusion: bool = False, hist_adjust: bool = False):
         super().__init__()
+        self.fusion, self.hist_adjust = bool(fusion), bool(hist_adjust)
         if len(pyramid_scale) != levels:
             raise ValueError(f"pyramid_scale needs {levels} values, got {len(pyramid_scale)}")
         self.levels = levels
@@ -105,7 +108,29 @@ class MSEC(nn.Module):
         return outputs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_levels(x)[-1]
+        y = self.forward_levels(x)[-1].clamp(0.0, 1.0)
+        if self.fusion:
+            y = torch.cat([fuse_with_input(xi[None], yi[None]) for xi, yi in zip(x, y)])
+        if self.hist_adjust:
+            y = stretch_histogram(y)
+        return y
+
+
+def fuse_with_input(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(1, 3, H, W) input and result -> Mertens fusion of the two, which keeps whatever is better exposed."""
+    from xfix.fusion import mertens_fusion
+    from xfix.pyramid import max_levels
+
+    return mertens_fusion(torch.cat([x, y]), max_levels(*x.shape[-2:])).clamp(0.0, 1.0)
+
+
+def stretch_histogram(y: torch.Tensor, low: float = 0.005, high: float = 0.995, max_gain: float = 1.25):
+    """(B, 3, H, W) -> black and white points moved to the 0.5 and 99.5 percentiles, gain capped at `max_gain`."""
+    flat = y.flatten(1)  # (B, 3HW)
+    black = torch.quantile(flat[:, :: max(1, flat.shape[1] // 200_000)], low, dim=1)[:, None, None, None]
+    white = torch.quantile(flat[:, :: max(1, flat.shape[1] // 200_000)], high, dim=1)[:, None, None, None]
+    span = (white - black).clamp(min=1.0 / max_gain)
+    return ((y - black) / span).clamp(0.0, 1.0)
 
 
 def build(settings: Mapping[str, Any]) -> MSEC:
