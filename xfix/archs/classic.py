@@ -33,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "highlight_target": 0.9,  # display-linear value the 99th percentile of max(R, G, B) may be raised to
     "key": 0.13,  # geometric-mean luminance of a typical well-exposed photo (display-linear)
     "key_slack_ev": 0.5,  # brightening may exceed what the key asks for by this much
-    "clip_level": 0.96,  # display-linear max(R, G, B) counted as clipped
+    "clip_level": 0.999,  # display-linear max(R, G, B) counted as clipped (255 in 8 bit)
     "clip_reference": 0.03,  # clipped fraction a well-exposed photo may have
     "clip_slope_ev": 0.45,  # EV of darkening per doubling of the clipped fraction beyond the reference
     "dead_zone_ev": 0.35,  # |ev| below this: no change

@@ -202,7 +202,7 @@ class MSECRecipe:
         self.critic_optimiser.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_optimiser.step()
-        return {"critic": float(critic_loss)}
+        return {"critic": float(critic_loss.detach())}
 
 
 ARCHITECTURE = Architecture(

@@ -1,0 +1,79 @@
+"""The msec network: structure, controls, and the shipped weights on synthetic badly exposed photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+from xfix.archs.msec import MSECRecipe, build, stretch_histogram
+from xfix.colour import WORKING_SPACE, from_working, to_working
+from xfix.data.curves import tone_curve
+from xfix.data.synthesis import render_exposure
+from xfix.frame import Frame, SourceInfo
+from xfix.metrics import psnr
+from xfix.profile import Corrector, load_profile
+
+SMALL = {"coarse_width": 8, "fine_width": 4}
+
+
+def test_untrained_network_returns_its_input():
+    """Every sub-network predicts a zero residual at initialisation, so the pyramid collapses to the input."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 70, 93)
+    with torch.no_grad():
+        assert torch.allclose(build(SMALL)(x), x, atol=1e-5)
+
+
+def test_levels_come_coarsest_first_at_pyramid_sizes():
+    levels = build(SMALL).forward_levels(torch.rand(1, 3, 64, 96))
+    assert [tuple(level.shape[-2:]) for level in levels] == [(8, 12), (16, 24), (32, 48), (64, 96)]
+
+
+def test_pyramid_scale_changes_detail_and_needs_one_value_per_level():
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        sharper = build({**SMALL, "pyramid_scale": [2.0, 1.0, 1.0, 1.0]})(x * 0.5 + 0.25)
+    assert not torch.allclose(sharper, x * 0.5 + 0.25, atol=1e-3)
+    with pytest.raises(ValueError, match="4 values"):
+        build({**SMALL, "pyramid_scale": [1.0, 1.0]})
+
+
+def test_histogram_stretch_reaches_black_and_white_with_capped_gain():
+    y = torch.linspace(0.08, 0.97, 1000).reshape(1, 1, 10, 100).expand(1, 3, 10, 100)
+    stretched = stretch_histogram(y)
+    assert stretched.min() < 0.01 and stretched.max() > 0.99
+    narrow = torch.linspace(0.3, 0.5, 1000).reshape(1, 1, 10, 100).expand(1, 3, 10, 100)
+    spread = stretch_histogram(narrow)
+    assert spread.max() - spread.min() == pytest.approx(0.2 * 1.25, abs=0.01)  # gain capped at 1.25
+
+
+def test_recipe_adds_the_adversarial_term_only_after_its_step():
+    model = build(SMALL)
+    recipe = MSECRecipe(model, {"adversarial_after": 5, "adversarial_weight": 0.01})
+    x, t = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    assert "adv" not in recipe.loss(model, x, t, step=4)[1]
+    loss, logs = recipe.loss(model, x, t, step=5)
+    assert "adv" in logs and loss.requires_grad
+    assert "critic" in recipe.after_step(model, x, t, step=5)
+
+
+def _frame(display: np.ndarray) -> Frame:
+    source = SourceInfo(path="synthetic.jpg", format="jpeg", bit_depth=8, width=display.shape[1],
+                        height=display.shape[0], channels=3)
+    return Frame(pixels=to_working(display.astype(np.float32), "srgb"), source=source, input_space="srgb")
+
+
+@pytest.mark.parametrize("ev", [-1.5, 1.5])
+def test_shipped_weights_lower_the_error_of_badly_exposed_photos(ev):
+    """The committed models/msec.safetensors must bring a synthetic under- and over-exposed photo closer to
+    the original than the input was."""
+    corrector = Corrector.load(load_profile("msec"), device="cpu")
+    photo = np.asarray(data.astronaut()[::2, ::2], dtype=np.float32) / 255.0  # (256, 256, 3) display
+    rng = np.random.default_rng(7)
+    bad = render_exposure(photo, ev, rng, curve=tone_curve("srgb"), noise=False, jpeg=False)
+    out = corrector.apply(_frame(bad))
+    corrected = np.clip(from_working(out.pixels, "srgb"), 0.0, 1.0)
+    assert out.space == WORKING_SPACE
+    assert psnr(corrected, photo) > psnr(bad, photo) + 3.0
