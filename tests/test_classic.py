@@ -10,8 +10,9 @@ import torch
 
 from xfix import tonecurve
 from xfix.archs import get_architecture
-from xfix.archs.classic import DEFAULTS, build, estimate_ev, mertens_fusion
+from xfix.archs.classic import DEFAULTS, build, estimate_ev
 from xfix.colour import srgb_decode, srgb_encode
+from xfix.fusion import mertens_fusion
 
 # skimage's `rocket` is left out on purpose: a dark night scene whose +1.5 EV version clips only 3 % of its
 # pixels, which a histogram cannot tell from a normal exposure (classic leaves it unchanged).
@@ -66,7 +67,7 @@ def test_exposure_estimate_has_the_right_sign_and_a_dead_zone():
     assert estimate_ev(linear(exposed(target, -4.0)), DEFAULTS) <= DEFAULTS["max_up_ev"]
 
 
-def test_bright_photo_is_darkened_without_blowing_highlights():
+def test_dark_photo_is_brightened_without_blowing_highlights():
     """Highlight protection: brightening never pushes the 99th percentile past white."""
     dark = exposed(photo("astronaut"), -2.5)
     out = run(dark)

@@ -143,3 +143,16 @@ def test_identity_and_classic_rows(photo_folder):
     assert methods == {"identity", "classic"}
     rows = {(r["method"], r["group"]): r for r in report.table()}
     assert rows["classic", "under"]["psnr"] > rows["identity", "under"]["psnr"]
+
+
+def test_eval_command_writes_a_json_object(photo_folder, tmp_path):
+    from typer.testing import CliRunner
+
+    from xfix.cli import app
+
+    out = tmp_path / "report.json"
+    args = ["eval", "classic", "--data", str(photo_folder), "--limit", "1", "--json", str(out), "--device", "cpu"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["profile"] == "classic" and {r["method"] for r in data["rows"]} == {"classic", "identity"}

@@ -167,6 +167,12 @@ def test_weights_must_fit_the_architecture_strictly(tmp_path):
         Corrector.load(profile, device="cpu", architecture=TINY)
 
 
+def test_a_learned_architecture_needs_weights(tmp_path):
+    profile = read_profile(tiny_profile(tmp_path, weights={}))
+    with pytest.raises(ProfileError, match="names no weights"):
+        Corrector.load(profile, device="cpu", architecture=TINY)
+
+
 def test_settings_overrides_are_checked_against_the_architecture():
     with pytest.raises(ProfileError, match="unknown setting.*kne\\b"):
         Corrector.load("classic", device="cpu", settings_overrides={"kne": 0.5})
@@ -264,6 +270,21 @@ def test_out_of_memory_retries_tiled_at_half_size_or_fails_clearly(tmp_path, rec
     else:
         with pytest.raises(ProfileError, match="out of memory"):
             corrector.apply(image)
+
+
+@pytest.mark.parametrize("receptive_field", [0, 2])
+def test_full_mode_tiles_only_a_model_that_allows_it(tmp_path, receptive_field):
+    """`--full-res`: the network sees every pixel; tiled when its receptive field is bounded, else whole."""
+    model = RunsOutOfMemory(10**9)
+    arch = Architecture(name="tiny-conv", description="", build=lambda s: model, learned=False,
+                        receptive_field=receptive_field)  # fmt: skip
+    profile = read_profile(tiny_profile(tmp_path, weights={}, mode="guided"))
+    corrector = Corrector.load(profile, device="cpu", architecture=arch, inference_overrides={"mode": "full"})
+    corrector.apply(photo_frame(size=128))
+    if receptive_field:
+        assert len(model.calls) > 1 and max(h for h, _ in model.calls) <= 64
+    else:
+        assert model.calls == [(128, 128)]
 
 
 # ---------------------------------------------------------------- devices

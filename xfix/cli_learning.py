@@ -109,7 +109,7 @@ def evaluate(
         report = run_eval(config)
         Console(highlight=False).print(report_table(report))
         if json_file is not None:
-            json_file.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+            json_file.write_text(report.to_json() + "\n")
 
 
 def register(app: typer.Typer) -> None:

@@ -45,45 +45,61 @@ def _blur_grid(grid: torch.Tensor, passes: int) -> torch.Tensor:
     return grid
 
 
-def fit_grid(
-    low_in, low_out, *, cell: int = 16, bins: int = 8, smooth: int = 1, reg: float = 1e-4
-) -> torch.Tensor:
-    """Affine grid (1, 12, bins, GH, GW) fitted from (h, w, 3) low-res input -> output; channel i*3 + k holds
-    the coefficient of input feature i (R, G, B, 1) in output channel k. GH = ceil(h / cell), GW likewise.
-    """
-    device = low_out.device if isinstance(low_out, torch.Tensor) else None
-    x, y = _as_tensor(low_in, device), _as_tensor(low_out, device)
-    if x.shape != y.shape:
-        raise ValueError(f"low-res input {tuple(x.shape)} and output {tuple(y.shape)} differ in shape")
+def _splat_moments(x: torch.Tensor, y: torch.Tensor, cell: int, bins: int) -> torch.Tensor:
+    """Least-squares moments of (h, w, 3) x -> y per grid cell: (28, bins, GH, GW), p p^T (16) then p y^T (12)
+    with p = (R, G, B, 1). Each pixel goes to its spatial cell and, by a tent, to its two nearest bins."""
     h, w, _ = x.shape
     gh, gw = -(-h // cell), -(-w // cell)
     p = torch.cat([x, torch.ones_like(x[..., :1])], dim=-1).reshape(-1, 4)  # (N, 4) features
     pp = (p[:, :, None] * p[:, None, :]).reshape(-1, 16)  # (N, 16) p p^T
-    po = (p[:, :, None] * y.reshape(-1, 1, 3)).reshape(-1, 12)  # (N, 12) p o^T
+    po = (p[:, :, None] * y.reshape(-1, 1, 3)).reshape(-1, 12)  # (N, 12) p y^T
     moments = torch.cat([pp, po], dim=1)
-    # spatial: each pixel to its cell; luminance: a tent over the two nearest bins
     iy = torch.arange(h, device=x.device) * gh // h
     ix = torch.arange(w, device=x.device) * gw // w
     cell_index = (iy[:, None] * gw + ix[None, :]).reshape(-1)  # (N,)
     z = _guide(x).reshape(-1) * (bins - 1)
-    z0 = z.floor().clamp(max=bins - 2).long() if bins > 1 else torch.zeros_like(z, dtype=torch.long)
+    z0 = z.floor().clamp(0, max(bins - 2, 0)).long()
     frac = (z - z0).clamp(0, 1) if bins > 1 else torch.zeros_like(z)
     grid = torch.zeros(bins * gh * gw, 28, dtype=torch.float32, device=x.device)
     grid.index_add_(0, z0 * gh * gw + cell_index, moments * (1 - frac)[:, None])
     if bins > 1:
         grid.index_add_(0, (z0 + 1) * gh * gw + cell_index, moments * frac[:, None])
-    grid = _blur_grid(grid.T.reshape(28, bins, gh, gw), smooth).double()  # (28, D, GH, GW)
-    mpp = grid[:16].permute(1, 2, 3, 0).reshape(-1, 4, 4)
-    mpo = grid[16:].permute(1, 2, 3, 0).reshape(-1, 4, 3)
-    # ridge towards the global fit, scaled to the mean weight of a cell
+    return grid.T.reshape(28, bins, gh, gw)
+
+
+def _solve_affine(moments: torch.Tensor, reg: float) -> torch.Tensor:
+    """(28, D, GH, GW) moments -> (D * GH * GW, 4, 3) affine coefficients, float64.
+
+    Ridge regression towards the image's global affine fit, with a weight of `reg` times the mean weight of a
+    cell: a cell with little or one-coloured data falls back to the global fit instead of blowing up.
+    """
+    mpp = moments[:16].permute(1, 2, 3, 0).reshape(-1, 4, 4)
+    mpo = moments[16:].permute(1, 2, 3, 0).reshape(-1, 4, 3)
     total_pp, total_po = mpp.sum(0), mpo.sum(0)
-    eye = torch.eye(4, dtype=torch.float64, device=x.device)
+    eye = torch.eye(4, dtype=torch.float64, device=moments.device)
     identity = torch.cat([torch.eye(3), torch.zeros(1, 3)]).to(eye)
     tiny = 1e-6 * total_pp[3, 3]  # keeps a flat (single-colour) image solvable, pulling it to identity
     glob = torch.linalg.solve(total_pp + tiny * eye, total_po + tiny * identity)
     lam = reg * total_pp[3, 3] / mpp.shape[0] + 1e-9
-    coef = torch.linalg.solve(mpp + lam * eye, mpo + lam * glob)  # (cells, 4, 3)
-    return coef.reshape(bins, gh, gw, 12).permute(3, 0, 1, 2)[None].float()
+    return torch.linalg.solve(mpp + lam * eye, mpo + lam * glob)  # (cells, 4, 3)
+
+
+def fit_grid(
+    low_in, low_out, *, cell: int = 16, bins: int = 8, smooth: int = 1, reg: float = 1e-4
+) -> torch.Tensor:
+    """Affine grid (1, 12, bins, GH, GW) fitted from (h, w, 3) low-res input -> output; channel i*3 + k holds
+    the coefficient of input feature i (R, G, B, 1) in output channel k. GH = ceil(h / cell), GW likewise.
+    `smooth` rounds of a [1, 2, 1] filter over the moments tie neighbouring cells together.
+    """
+    device = low_out.device if isinstance(low_out, torch.Tensor) else None
+    x, y = _as_tensor(low_in, device), _as_tensor(low_out, device)
+    if x.shape != y.shape:
+        raise ValueError(f"low-res input {tuple(x.shape)} and output {tuple(y.shape)} differ in shape")
+    moments = _blur_grid(_splat_moments(x, y, cell, bins), smooth)  # (28, D, GH, GW)
+    # the small solves run in float64 (MPS has none: solve on the CPU there)
+    coef = _solve_affine((moments.cpu() if moments.device.type == "mps" else moments).double(), reg)
+    _, d, gh, gw = moments.shape
+    return coef.reshape(d, gh, gw, 12).permute(3, 0, 1, 2)[None].float().to(x.device)
 
 
 def _block_table(grid: torch.Tensor, top: int, rows: int, h: int, w: int, block: int) -> torch.Tensor:

@@ -36,7 +36,7 @@ from xfix.errors import ProfileError, UsageError
 
 log = logging.getLogger(__name__)
 
-MODES = ("whole", "tiled", "guided")
+MODES = ("whole", "tiled", "guided", "full")  # full: tiled where the model allows, else whole
 _TOP_KEYS = {"name", "description", "architecture", "encoding", "weights", "sha256", "inference", "settings"}
 _REQUIRED = ("name", "description", "architecture", "encoding")
 
@@ -198,6 +198,7 @@ def load_weights(profile: Profile) -> dict[str, Any]:
     except (SafetensorError, OSError, ValueError) as exc:
         raise ProfileError(f"cannot read weights {profile.weights.name}: {exc}", profile.path) from None
 
+
 # ---------------------------------------------------------------- running a profile
 
 _CHUNK_ROWS = 256  # pixel conversions run on row chunks: no full-size float64 or multi-copy temporaries
@@ -253,7 +254,8 @@ def _map_rows(fn, *arrays, out):
 
     for top in range(0, out.shape[0], _CHUNK_ROWS):
         rows = slice(top, top + _CHUNK_ROWS)
-        views = [torch.from_numpy(np.ascontiguousarray(a[rows], np.float32)) for a in arrays]
+        chunks = [np.ascontiguousarray(a[rows], np.float32) for a in arrays]
+        views = [torch.from_numpy(c if c.flags.writeable else c.copy()) for c in chunks]  # torch: writable
         out[rows] = fn(*views).numpy()
     return out
 
@@ -330,6 +332,8 @@ class Corrector:
         settings = _merged_settings(arch, profile, settings_overrides or {})
         inference = _checked_inference(arch, profile, inference_overrides or {})
         torch_device = device if isinstance(device, torch.device) else select_device(device)
+        if arch.learned and profile.weights is None:
+            raise ProfileError(f"{arch.name} learns, but the profile names no weights", profile.path)
         model = arch.build(settings)
         try:
             model.load_state_dict(load_weights(profile), strict=True)
@@ -443,6 +447,8 @@ class Corrector:
         return np.clip(encoded, 0.0, 1.0) if display else encoded
 
     def _run_mode(self, encoded, mode: str, tile: int):
+        if mode == "full":
+            mode = "tiled" if self.architecture.receptive_field > 0 else "whole"
         if mode == "whole":
             return self._run_whole(self._model_input(encoded))
         if mode == "tiled":
