@@ -220,3 +220,15 @@ def torch_float32():
     import torch
 
     return torch.float32
+
+
+def test_exposure_errors_include_well_exposed_pairs_and_respect_the_range():
+    from xfix.data.synthesis import WELL_EXPOSED_EV, WELL_EXPOSED_SHARE, draw_ev
+
+    rng = np.random.default_rng(0)
+    evs = np.array([draw_ev(rng, (-3.0, 3.0)) for _ in range(4000)])
+    near_zero = np.mean(np.abs(evs) <= WELL_EXPOSED_EV)
+    expected = WELL_EXPOSED_SHARE + (1 - WELL_EXPOSED_SHARE) * WELL_EXPOSED_EV / 3.0
+    assert abs(near_zero - expected) < 0.03 and evs.min() >= -3.0 and evs.max() <= 3.0
+    only_bright = np.array([draw_ev(rng, (0.5, 3.0)) for _ in range(500)])
+    assert only_bright.min() >= 0.5  # a range without 0 never yields well-exposed pairs

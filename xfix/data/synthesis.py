@@ -22,6 +22,19 @@ from xfix.data.curves import ToneCurve, draw_curve
 MSEC_LEVELS = (-1.5, -1.0, 0.0, 1.0, 1.5)  # the evaluation exposures of Afifi et al. 2021
 JPEG_PROBABILITY = 0.85
 JPEG_QUALITY = (70, 98)  # inclusive
+# A share of pairs is (nearly) well exposed: a model that never sees a good photo as input learns to move every
+# photo towards an average brightness, and the photographer's good frames are the ones it must leave alone.
+WELL_EXPOSED_SHARE = 0.25
+WELL_EXPOSED_EV = 0.15
+
+
+def draw_ev(rng: np.random.Generator, ev_range: tuple[float, float] = (-3.0, 3.0)) -> float:
+    """An exposure error in stops: within +-WELL_EXPOSED_EV for WELL_EXPOSED_SHARE of draws, else uniform."""
+    if rng.random() < WELL_EXPOSED_SHARE:
+        low, high = max(ev_range[0], -WELL_EXPOSED_EV), min(ev_range[1], WELL_EXPOSED_EV)
+        if low <= high:
+            return float(rng.uniform(low, high))
+    return float(rng.uniform(*ev_range))
 
 
 @dataclass(frozen=True)
@@ -108,7 +121,7 @@ def synthesize_pair(
     photo: np.ndarray, rng: np.random.Generator, ev_range: tuple[float, float] = (-3.0, 3.0)
 ) -> tuple[np.ndarray, np.ndarray]:
     """A training pair in display sRGB: (badly exposed input, photo), both (H, W, 3) float32 in [0, 1]."""
-    ev = float(rng.uniform(*ev_range))
+    ev = draw_ev(rng, ev_range)
     inp = render_exposure(photo, ev, rng, curve=draw_curve(rng))
     return inp, np.asarray(photo, dtype=np.float32)
 
@@ -130,7 +143,7 @@ def unprocess(
     info: {"ev", "curve", "wb_gains", "noise"}."""
     _check_image(photo)
     curve = curve if curve is not None else draw_curve(rng)
-    ev = float(rng.uniform(*ev_range)) if ev is None else float(ev)
+    ev = draw_ev(rng, ev_range) if ev is None else float(ev)
     gains = np.array(
         [rng.uniform(1.6, 2.4), 1.0, rng.uniform(1.3, 2.0)], dtype=np.float32
     )  # red, green, blue
