@@ -11,12 +11,10 @@ later commands (eval, train, hdr, fuse, apply) are added the same way.
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
