@@ -76,6 +76,8 @@ def train(
             raise typer.Exit(EXIT_INTERRUPTED) from None
         console.print(f"trained {result.steps} steps in {result.elapsed_s / 60:.1f} min; weights {result.weights}"
                       f" (sha256 {result.sha256[:12]}...), model card {result.model_card}", markup=False)
+        for warning in result.warnings:
+            console.print(f"xfix: warning: {warning}", markup=False)
 
 
 def evaluate(
