@@ -94,6 +94,12 @@ def evaluate(
     max_side: Annotated[int, typer.Option(help="Downscale photos to this long side (0: full size).")] = 512,
     device: Annotated[Device, typer.Option(help="Where the models run.")] = Device.auto,
     seed: Annotated[int, typer.Option(help="Seed of the rendered exposures.")] = 0,
+    baselines: Annotated[
+        str, typer.Option(help="Comma-separated baselines: identity, classic, trivial-inverse or a profile.")
+    ] = "identity,classic",
+    highlights: Annotated[
+        bool, typer.Option("--highlights", help="Also the over-exposure scores and the simple clipping set.")
+    ] = False,
     debug: Debug = False,
 ) -> None:
     """Measure a profile beside the identity and classic baselines: PSNR, SSIM, CIEDE2000, consistency."""
@@ -106,7 +112,8 @@ def evaluate(
         if data is None and pairs is None and brackets is None:
             raise UsageError("give at least one of --data, --pairs, --brackets")
         config = EvalConfig(profile=profile, data=data, pairs=pairs, brackets=brackets, device=device.value,
-                            limit=limit, max_side=max_side or None, seed=seed)
+                            limit=limit, max_side=max_side or None, seed=seed, highlights=highlights,
+                            baselines=tuple(name.strip() for name in baselines.split(",") if name.strip()))
         report = run_eval(config)
         Console(highlight=False).print(report_table(report))
         if json_file is not None:

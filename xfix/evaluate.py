@@ -30,6 +30,9 @@ from xfix.metrics import delta_e2000, exposure_consistency, psnr, ssim
 log = logging.getLogger(__name__)
 
 BASELINES = ("identity", "classic")
+# also accepted in `baselines`: any profile name (e.g. "msec"), and the seed's trivial inverse of its clipping
+TRIVIAL_INVERSE = "trivial-inverse"
+CLIPPING_THRESHOLDS = (0.5, 0.7)  # the `clipping` set: the seed's simple over-exposure (0.5 is the seed's)
 GROUPS = {"under": (-1.5, -1.0), "normal": (0.0,), "over": (1.0, 1.5)}
 
 
@@ -49,6 +52,7 @@ class EvalConfig:
     max_side: int | None = 512
     seed: int = 0
     baselines: tuple[str, ...] = BASELINES
+    highlights: bool = False  # also the seed's similarities, the error on clipped pixels and the clipping set
 
     def __post_init__(self) -> None:
         if self.data is None and self.pairs is None and self.brackets is None:
@@ -79,6 +83,10 @@ class Row:
     consistency: float | None = None
     moved: float | None = None
     sec_per_mp: float | None = None
+    lum_sim: float | None = None  # with `highlights`: the seed's similarities to the target, percent
+    con_sim: float | None = None
+    sat_sim: float | None = None
+    clip_err: float | None = None  # mean absolute error (8-bit levels) on pixels clipped in the input
 
 
 @dataclass
@@ -139,6 +147,10 @@ def build_methods(config: EvalConfig, extra: Sequence[Method] = ()) -> list[Meth
 def _named(name: str, config: EvalConfig) -> Method:
     if name == "identity":
         return Method("identity", lambda image: image)
+    if name == TRIVIAL_INVERSE:
+        from xfix.data.highlights import trivial_inverse
+
+        return Method(TRIVIAL_INVERSE, trivial_inverse)
     return corrector_method(name, config.device)
 
 
@@ -170,12 +182,26 @@ def _stable_hash(name: str) -> int:
     return int(hashlib.sha1(name.encode("utf-8")).hexdigest()[:8], 16)
 
 
-def _scores(out: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    return {"psnr": psnr(out, target), "ssim": ssim(out, target), "deltae": delta_e2000(out, target)}
+def _scores(out: np.ndarray, target: np.ndarray, inp: np.ndarray | None = None) -> dict[str, float]:
+    """PSNR, SSIM, CIEDE2000; with the input also the `highlights` scores (clip_err None: nothing clipped)."""
+    scores = {"psnr": psnr(out, target), "ssim": ssim(out, target), "deltae": delta_e2000(out, target)}
+    if inp is not None:
+        from xfix.metrics import clipped_error, exposure_similarities
+
+        similar = exposure_similarities(out, target)
+        scores |= {"lum_sim": similar["luminance"], "con_sim": similar["contrast"],
+                   "sat_sim": similar["saturation"], "clip_err": clipped_error(inp, out, target)}
+    return scores
+
+
+_OPTIONAL_SCORES = ("lum_sim", "con_sim", "sat_sim", "clip_err")
 
 
 def _mean_row(set_name: str, method: str, group: str, items: list[dict], timer: _Timer, **extra) -> Row:
     mean = {k: float(np.mean([i[k] for i in items])) if items else None for k in ("psnr", "ssim", "deltae")}
+    for key in _OPTIONAL_SCORES:  # over the items that have the score
+        values = [i[key] for i in items if i.get(key) is not None]
+        mean[key] = float(np.mean(values)) if values else None
     return Row(set_name, method, group, len(items), **mean, sec_per_mp=timer.per_mp(method), **extra)
 
 
@@ -198,14 +224,14 @@ def eval_synthetic(config: EvalConfig, methods: Sequence[Method], report: EvalRe
         for method in methods:
             outputs = [timer.run(method, inp) for inp in inputs]
             consistency[method.name].append(exposure_consistency(outputs))
-            for ev, out in zip(MSEC_LEVELS, outputs, strict=True):
+            for ev, inp, out in zip(MSEC_LEVELS, inputs, outputs, strict=True):
                 items.append(
                     {
                         "set": "synthetic",
                         "method": method.name,
                         "image": path.name,
                         "ev": ev,
-                        **_scores(out, target),
+                        **_scores(out, target, inp if config.highlights else None),
                     }
                 )
         log.debug("evaluated %s", path.name)
@@ -223,6 +249,31 @@ def eval_synthetic(config: EvalConfig, methods: Sequence[Method], report: EvalRe
                     consistency=float(np.mean(scenes)) if scenes else None,
                 )
             )
+    report.items.extend(items)
+
+
+def eval_clipping(config: EvalConfig, methods: Sequence[Method], report: EvalReport) -> None:
+    """The seed's simple over-exposure of the validation split (clip in gamma space at each of
+    CLIPPING_THRESHOLDS), one group per threshold and "all"."""
+    from xfix.data.dataset import list_photos, load_photo, split_photos, to_float
+    from xfix.data.highlights import simple_overexpose
+
+    _, val = split_photos(list_photos(config.data))
+    val = val[: config.limit] if config.limit else val
+    timer, items = _Timer(), []
+    for path in val:
+        target = to_float(load_photo(path, config.max_side))
+        for threshold in CLIPPING_THRESHOLDS:
+            inp = simple_overexpose(target, threshold)
+            for method in methods:
+                out = timer.run(method, inp)
+                items.append({"set": "clipping", "method": method.name, "image": path.name,
+                              "threshold": threshold, **_scores(out, target, inp)})
+    for group in [*CLIPPING_THRESHOLDS, "all"]:
+        for method in methods:
+            mine = [i for i in items if i["method"] == method.name and group in (i["threshold"], "all")]
+            name = "all" if group == "all" else f"clip {group:g}"
+            report.rows.append(_mean_row("clipping", method.name, name, mine, timer))
     report.items.extend(items)
 
 
@@ -326,6 +377,8 @@ def run_eval(config: EvalConfig, *, methods: Sequence[Method] = ()) -> EvalRepor
     report = EvalReport(profile=config.profile, config={k: v for k, v in asdict(config).items()})
     if config.data is not None:
         eval_synthetic(config, chosen, report)
+    if config.data is not None and config.highlights:
+        eval_clipping(config, chosen, report)
     if config.pairs is not None:
         eval_pairs(config, chosen, report)
     if config.brackets is not None:
@@ -337,9 +390,15 @@ def _fmt(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+_HIGHLIGHT_COLUMNS = ("lum. sim %", "contr. sim %", "sat. sim %", "clipped err")
+
+
 def report_table(report: EvalReport) -> "Any":
-    """A rich Table of the report (rich imported here, so the module stays light)."""
+    """A rich Table of the report (rich imported here, so the module stays light); the `highlights` columns
+    appear when a row has them."""
     from rich.table import Table
+
+    highlights = any(getattr(row, key) is not None for row in report.rows for key in _OPTIONAL_SCORES)
 
     table = Table(title=f"xfix eval {report.profile}")
     for column in (
@@ -353,6 +412,7 @@ def report_table(report: EvalReport) -> "Any":
         "consistency dB",
         "moved dB",
         "s/MP",
+        *(_HIGHLIGHT_COLUMNS if highlights else ()),
     ):
         table.add_column(column, justify="left" if column in ("set", "method", "group") else "right")
     previous = None
@@ -371,5 +431,6 @@ def report_table(report: EvalReport) -> "Any":
             _fmt(row.consistency, 2),
             _fmt(row.moved, 2),
             _fmt(row.sec_per_mp, 3),
+            *([_fmt(getattr(row, key), 1) for key in _OPTIONAL_SCORES] if highlights else []),
         )
     return table

@@ -133,3 +133,60 @@ def exposure_consistency(outputs: Sequence[np.ndarray]) -> float:
     if len(outputs) < 2:
         raise ValueError(f"exposure consistency needs at least two outputs, got {len(outputs)}")
     return float(np.mean([psnr(a, b) for a, b in combinations(outputs, 2)]))
+
+
+# ---------------------------------------------------------------- over-exposure (Le Jeune 2019)
+
+CLIP_LEVEL = 250 / 255  # an input channel at or above this is taken as clipped (JPEG blurs a clipped 255)
+
+
+def _local_similarity(a: np.ndarray, b: np.ndarray, blur) -> tuple[np.ndarray, np.ndarray]:
+    """SSIM's luminance and contrast terms of two (H, W) maps, per pixel over Gaussian windows."""
+    c1, c2 = 0.01**2, 0.03**2
+    mu_a, mu_b = blur(a), blur(b)
+    sd_a = np.sqrt(np.maximum(blur(a * a) - mu_a * mu_a, 0.0))
+    sd_b = np.sqrt(np.maximum(blur(b * b) - mu_b * mu_b, 0.0))
+    luminance = (2 * mu_a * mu_b + c1) / (mu_a**2 + mu_b**2 + c1)
+    contrast = (2 * sd_a * sd_b + c2) / (sd_a**2 + sd_b**2 + c2)
+    return luminance, contrast
+
+
+def exposure_similarities(output: np.ndarray, target: np.ndarray, sigma: float = 1.5) -> dict[str, float]:
+    """The seed's luminance, contrast and saturation similarity to the target, in percent (100: identical).
+
+    luminance / contrast: SSIM's luminance and contrast terms on Rec. 709 luma of the display values, over
+    11-tap Gaussian windows as `ssim`; saturation: SSIM's luminance term on HSV saturation (max - min) / max.
+    Known value: 100 for identical images."""
+    import cv2
+
+    a, b = _pair(output, target)
+    pad = int(3.5 * sigma + 0.5)
+
+    def blur(x: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(x, (2 * pad + 1, 2 * pad + 1), sigma, borderType=cv2.BORDER_REFLECT)
+
+    weights = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    lum, con = _local_similarity(a @ weights, b @ weights, blur)
+
+    def saturation(x: np.ndarray) -> np.ndarray:
+        top = x.max(axis=2)
+        return np.where(top > 1e-6, (top - x.min(axis=2)) / np.maximum(top, 1e-6), 0.0).astype(np.float32)
+
+    sat, _ = _local_similarity(saturation(a), saturation(b), blur)
+    mean = lambda m: float(100.0 * m.mean(dtype=np.float64))  # noqa: E731
+    return {"luminance": mean(lum), "contrast": mean(con), "saturation": mean(sat)}
+
+
+def clipped_mask(inp: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels of a display input with a channel at the maximum (>= CLIP_LEVEL)."""
+    return np.asarray(inp).max(axis=2) >= CLIP_LEVEL
+
+
+def clipped_error(inp: np.ndarray, output: np.ndarray, target: np.ndarray) -> float | None:
+    """Mean absolute error in 8-bit levels (x 255) over the pixels clipped in `inp`; None when none is.
+    Known value: an output 0.1 below the target everywhere gives 25.5."""
+    a, b = _pair(output, target)
+    mask = clipped_mask(inp)
+    if not mask.any():
+        return None
+    return float(255.0 * np.abs(a[mask] - b[mask]).mean(dtype=np.float64))

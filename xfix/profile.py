@@ -482,7 +482,8 @@ class Corrector:
         from xfix.tiling import run_tiled
 
         x = torch.from_numpy(image).permute(2, 0, 1)[None]  # (1, 3, H, W) view, tiles are cut from it
-        y = run_tiled(self._forward, x, tile, self.overlap, self.architecture.multiple_of)
+        y = run_tiled(self._forward, x, tile, self.overlap, self.architecture.multiple_of,
+                      self.architecture.tile_align)
         return y[0].permute(1, 2, 0).contiguous().numpy()
 
     def _run_guided(self, encoded):

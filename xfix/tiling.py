@@ -21,26 +21,33 @@ import torch.nn.functional as F
 Box = tuple[int, int, int, int]  # (top, bottom, left, right), half-open
 
 
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Starts of tiles of size `tile` covering [0, length), neighbours sharing >= 3 * overlap pixels."""
+def _starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
+    """Starts of tiles of size `tile` covering [0, length), neighbours sharing >= 3 * overlap pixels; with
+    `align` > 1 every start is a multiple of it (the last tile may then be shorter)."""
     if tile >= length:
         return [0]
     stride = tile - 3 * overlap
     if stride <= 0:
         raise ValueError(f"tile {tile} too small for overlap {overlap}: need tile > 3 * overlap")
+    if align > 1:
+        step = stride // align * align
+        if step <= 0:
+            raise ValueError(f"tile {tile} too small for overlap {overlap} and alignment {align}")
+        return list(range(0, length - tile + step, step))[: math.ceil((length - tile) / step) + 1]
     count = math.ceil((length - tile) / stride) + 1
     return [round(i * (length - tile) / (count - 1)) for i in range(count)]
 
 
-def tile_boxes(h: int, w: int, tile: int, overlap: int) -> list[Box]:
-    """Boxes (top, bottom, left, right) of tiles at most `tile` x `tile` covering an h x w image.
+def tile_boxes(h: int, w: int, tile: int, overlap: int, align: int = 1) -> list[Box]:
+    """Boxes (top, bottom, left, right) of tiles at most `tile` x `tile` covering an h x w image, starting at
+    multiples of `align` (for models whose output depends on position modulo it, e.g. strided or periodic).
 
     A tile larger than the image gives one box, the whole image. Example: tile_boxes(100, 50, 64, 8) ->
     [(0, 64, 0, 50), (36, 100, 0, 50)].
     """
-    if h <= 0 or w <= 0 or tile <= 0 or overlap < 0:
-        raise ValueError(f"bad tiling h={h} w={w} tile={tile} overlap={overlap}")
-    rows, cols = _starts(h, tile, overlap), _starts(w, tile, overlap)
+    if h <= 0 or w <= 0 or tile <= 0 or overlap < 0 or align < 1:
+        raise ValueError(f"bad tiling h={h} w={w} tile={tile} overlap={overlap} align={align}")
+    rows, cols = _starts(h, tile, overlap, align), _starts(w, tile, overlap, align)
     return [(y, min(y + tile, h), x, min(x + tile, w)) for y in rows for x in cols]
 
 
@@ -80,18 +87,19 @@ def run_tiled(
     tile: int,
     overlap: int,
     multiple_of: int = 1,
+    align: int = 1,
 ) -> torch.Tensor:
     """Apply `fn` ((1, C, h, w) -> (1, C', h, w), same spatial size) to (1, C, H, W) `x` tile by tile.
 
     Each tile is padded by reflection to a multiple of `multiple_of`, run, cropped, and accumulated with
-    `feather_weights`; the sum is normalised. Accumulates in float32 on x's device; `fn` may move each tile to
-    another device and back. Returns (1, C', H, W).
+    `feather_weights`; the sum is normalised. Tiles start at multiples of `align`. Accumulates in float32 on
+    x's device; `fn` may move each tile to another device and back. Returns (1, C', H, W).
     """
     if x.ndim != 4 or x.shape[0] != 1:
         raise ValueError(f"run_tiled expects (1, C, H, W), got {tuple(x.shape)}")
     h, w = x.shape[-2:]
     out = weight_sum = None
-    for box in tile_boxes(h, w, tile, overlap):
+    for box in tile_boxes(h, w, tile, overlap, align):
         top, bottom, left, right = box
         padded, th, tw = pad_to_multiple(x[:, :, top:bottom, left:right], multiple_of)
         result = fn(padded)[:, :, :th, :tw].to(device=x.device, dtype=torch.float32)  # (1, C', th, tw)

@@ -308,7 +308,7 @@ def _loop(config: TrainConfig, trainer: Trainer, photos: list[np.ndarray], sampl
                 stage, stream = wanted, batch_stream(
                     photos, wanted, seed=trainer.seed, start_step=trainer.step,
                     encoding=trainer.setup.encoding, ev_range=config.ev_range, workers=config.workers,
-                    pin_memory=device.type == "cuda")
+                    pin_memory=device.type == "cuda", pair_fn=trainer.setup.arch.pairs)
             inp, target = next(stream)
             window.append(trainer.train_step(inp.to(device, non_blocking=True),
                                              target.to(device, non_blocking=True)))

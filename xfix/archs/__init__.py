@@ -16,6 +16,7 @@ from xfix.errors import ProfileError
 _MODULES: dict[str, str] = {
     "classic": "xfix.archs.classic",
     "msec": "xfix.archs.msec",
+    "highlights": "xfix.archs.highlights",
 }
 
 
@@ -37,9 +38,11 @@ class Architecture:
     learned: bool = True
     receptive_field: int = 0  # pixels each side an output pixel depends on; 0 when global (not tileable)
     multiple_of: int = 1  # H and W are padded up to a multiple of this
+    tile_align: int = 1  # tiles start at multiples of this (position-dependent models, e.g. periodic noise)
     supports_half: bool = False
     recipe: Callable[..., Any] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    pairs: Callable[..., Any] | None = None  # training pairs (photo, rng, encoding, ev_range); None: make_pair
 
 
 def architecture_names() -> tuple[str, ...]:

@@ -13,7 +13,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -150,12 +150,15 @@ def make_batch(
     rng: np.random.Generator,
     encoding: str,
     ev_range: tuple[float, float] = (-3.0, 3.0),
+    pair_fn: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs, targets), each (B, 3, P, P) float32, from random photos of the list."""
+    """(inputs, targets), each (B, 3, P, P) float32, from random photos of the list; `pair_fn` (photo, rng,
+    encoding, ev_range) -> (input, target) replaces `make_pair` (an architecture's own degradations)."""
+    pair_fn = pair_fn or make_pair
     pairs = []
     for _ in range(stage.batch):
         photo = photos[int(rng.integers(len(photos)))]
-        pairs.append(make_pair(random_crop(photo, stage.patch, rng), rng, encoding, ev_range))
+        pairs.append(pair_fn(random_crop(photo, stage.patch, rng), rng, encoding, ev_range))
     inputs = np.stack([p[0] for p in pairs]).transpose(0, 3, 1, 2)
     targets = np.stack([p[1] for p in pairs]).transpose(0, 3, 1, 2)
     return np.ascontiguousarray(inputs), np.ascontiguousarray(targets)
@@ -171,12 +174,13 @@ def batch_stream(
     ev_range: tuple[float, float] = (-3.0, 3.0),
     workers: int = 2,
     pin_memory: bool = False,
+    pair_fn: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless (inputs, targets) tensor batches for steps start_step, start_step + 1, ... in order.
 
     Batch k is drawn from default_rng([seed, start_step + k]) in whichever worker makes it; the DataLoader
     returns worker outputs round-robin, so order and content do not depend on `workers` (0: in-process)."""
-    dataset = _PairBatches(photos, stage, seed, start_step, encoding, ev_range)
+    dataset = _PairBatches(photos, stage, seed, start_step, encoding, ev_range, pair_fn)
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=None,
@@ -196,9 +200,10 @@ def _quiet_worker(_: int) -> None:
 class _PairBatches(torch.utils.data.IterableDataset):
     """torch IterableDataset yielding whole batches (a stage fixes one patch size per batch)."""
 
-    def __init__(self, photos, stage, seed, start_step, encoding, ev_range):
+    def __init__(self, photos, stage, seed, start_step, encoding, ev_range, pair_fn=None):
         self.photos, self.stage, self.seed = photos, stage, seed
         self.start_step, self.encoding, self.ev_range = start_step, encoding, ev_range
+        self.pair_fn = pair_fn  # a module-level function: DataLoader workers pickle it by name
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -206,6 +211,8 @@ class _PairBatches(torch.utils.data.IterableDataset):
         k = worker
         while True:
             rng = np.random.default_rng([self.seed, self.start_step + k])
-            inputs, targets = make_batch(self.photos, self.stage, rng, self.encoding, self.ev_range)
+            inputs, targets = make_batch(
+                self.photos, self.stage, rng, self.encoding, self.ev_range, self.pair_fn
+            )
             yield torch.from_numpy(inputs), torch.from_numpy(targets)
             k += count
