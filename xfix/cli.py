@@ -178,6 +178,15 @@ def correct(
     set_: Annotated[
         list[str], typer.Option("--set", help="Override a profile setting, key=value (repeatable).")
     ] = [],  # noqa: B006  (typer needs a literal default)
+    edits: Annotated[
+        bool, typer.Option("--edits", help="whitebox: write the edit as NAME.xfix.json (see `xfix apply`).")
+    ] = False,
+    xmp: Annotated[
+        bool, typer.Option("--xmp", help="whitebox: write the edit as Camera Raw settings, NAME.xmp.")
+    ] = False,
+    steps: Annotated[
+        bool, typer.Option("--steps", help="whitebox: write NAME.steps.jpg, the photo after each operation.")
+    ] = False,
     debug: Debug = False,
 ) -> None:
     """Correct the exposure of INPUTS and write the results to the output folder."""
@@ -213,6 +222,7 @@ def correct(
             strength=strength,
             settings=settings,
             inference=inference,
+            sidecars=tuple(k for k, on in (("edits", edits), ("xmp", xmp), ("steps", steps)) if on),
         )
         mode = choose_mode(console, quiet=quiet)
         with Reporter(len(config.jobs), console, mode=mode, verbose=verbose) as reporter:
@@ -298,6 +308,10 @@ def profiles(json_out: JsonOut = False, debug: Debug = False) -> None:
 from xfix import cli_learning  # noqa: E402  (its commands attach to `app`)
 
 cli_learning.register(app)
+
+from xfix import cli_whitebox  # noqa: E402
+
+cli_whitebox.register(app)
 
 
 def main() -> None:

@@ -64,12 +64,14 @@ class CorrectConfig:
     strength: float = 1.0
     settings: Mapping[str, Any] = field(default_factory=dict)
     inference: Mapping[str, Any] = field(default_factory=dict)
+    sidecars: tuple[str, ...] = ()  # beside each output: "edits", "xmp", "steps" (xfix.sidecars)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "jobs", _jobs(self.jobs))
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
         object.__setattr__(self, "inference", MappingProxyType(dict(self.inference)))
+        object.__setattr__(self, "sidecars", tuple(self.sidecars))
         self._check()
 
     def _check(self) -> None:
@@ -169,15 +171,18 @@ OnResult = Callable[[FileResult], None]
 
 
 def correct(
-    config: CorrectConfig, *, on_start: OnStart | None = None, on_result: OnResult | None = None
+    config: CorrectConfig, *, on_start: OnStart | None = None, on_result: OnResult | None = None,
+    corrector: Any = None,
 ) -> Summary:
     """Correct every job of `config`. on_start(index, job) is called before a file, on_result(result) after.
 
     The profile is resolved first (UsageError when unknown) and loaded on a device the first time a file
-    needs it, so a batch where everything is skipped never imports torch.
+    needs it, so a batch where everything is skipped never imports torch. `corrector`: an already built
+    `profile.Corrector` used instead (e.g. `xfix apply`'s saved edit); config.profile is then ignored.
     """
     start = perf_counter()
-    batch = _Batch(config, resolve_profile(config.profile))
+    profile = corrector.profile if corrector is not None else resolve_profile(config.profile)
+    batch = _Batch(config, profile, corrector=corrector)
     results = []
     for index, job in enumerate(config.jobs):
         if on_start is not None:
@@ -238,6 +243,10 @@ class _Batch:
                 settings_overrides=dict(self.config.settings),
                 inference_overrides=dict(self.config.inference),
             )
+            if self.config.sidecars:
+                from xfix.sidecars import check_sidecars
+
+                check_sidecars(self.config.sidecars, self.corrector)
         return self.corrector
 
     def run(self, job: Job, *, output: Path | None = None) -> FileResult:
@@ -317,6 +326,12 @@ class _Batch:
             output_space=config.output_space,
         )
         write.write_atomic(output, data, overwrite=config.overwrite)
+        if config.sidecars:  # the edit the model just made (xfix.sidecars), beside the output
+            from xfix.sidecars import write_sidecars
+
+            write_sidecars(
+                config.sidecars, corrector, frame, output, source=job.input, strength=config.strength
+            )
         notes = "; ".join(dict.fromkeys(frame.notes + corrected.notes)) or None
         return list(warnings), frame.megapixels, notes
 

@@ -16,6 +16,7 @@ from xfix.errors import ProfileError
 _MODULES: dict[str, str] = {
     "classic": "xfix.archs.classic",
     "msec": "xfix.archs.msec",
+    "whitebox": "xfix.archs.whitebox",
     "highlights": "xfix.archs.highlights",
 }
 
