@@ -1,6 +1,6 @@
-"""The whitebox profile: each editing operation against its numpy reference, gradients, the Edit record (lookup
-tables, JSON), the XMP sidecar, `xfix correct --edits/--xmp/--steps` -> `xfix apply` round trip, and the
-shipped weights on synthetic badly exposed photos."""
+"""The whitebox profile: each editing operation against its numpy reference, gradients, the Edit record
+(lookup tables, JSON), the XMP sidecar, the `xfix correct --edits/--xmp/--steps` -> `xfix apply` round trip,
+variants, and the shipped weights on synthetic badly exposed photos."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def _values(op, seed: int, batch: int = 1):
 
 
 def _numpy_args(values, b: int = 0):
-    return {k: (v[b].numpy().astype(np.float64) if v[b].numel() > 1 else float(v[b])) for k, v in values.items()}
+    return {k: (v[b].numpy().astype(np.float64) if v[b].numel() > 1 else float(v[b]))
+            for k, v in values.items()}
 
 
 @pytest.mark.parametrize("name", list(OPERATIONS))
@@ -201,8 +202,8 @@ def _invoke(*args):
 
 def test_correct_writes_sidecars_and_apply_reproduces_the_pixels(tmp_path, random_profile):
     photo = fixtures.make_png16(tmp_path / "in.png")
-    result = _invoke("correct", photo, "-o", tmp_path / "out", "--profile", random_profile, "--edits", "--xmp",
-                     "--steps", "--format", "png")
+    result = _invoke("correct", photo, "-o", tmp_path / "out", "--profile", random_profile, "--edits",
+                     "--xmp", "--steps", "--format", "png")
     assert result.exit_code == 0, result.output
     out = tmp_path / "out"
     edit = Edit.load(out / "in.xfix.json")
@@ -217,6 +218,21 @@ def test_correct_writes_sidecars_and_apply_reproduces_the_pixels(tmp_path, rando
     assert first.dtype == np.uint16 and np.array_equal(first, second)
     original = cv2.imread(str(photo), cv2.IMREAD_UNCHANGED)
     assert np.abs(first.astype(int) - original.astype(int)).max() > 1000  # the edit did something
+
+
+def test_variants_are_written_with_numbered_names_and_differ(tmp_path, random_profile):
+    photo = fixtures.make_png16(tmp_path / "in.png")
+    result = _invoke("correct", photo, "-o", tmp_path / "out", "--profile", random_profile, "--variants", "2",
+                     "--edits", "--format", "png")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    images = [cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED) for name in ("in.png", "in.v1.png", "in.v2.png")]
+    assert not np.array_equal(images[1], images[2]) and not np.array_equal(images[0], images[1])
+    edit = Edit.load(out / "in.v2.xfix.json")
+    assert edit.extra["variant"] == 2
+    again = _invoke("apply", out / "in.v2.xfix.json", photo, "-o", tmp_path / "applied", "--format", "png")
+    assert again.exit_code == 0, again.output
+    assert np.array_equal(cv2.imread(str(tmp_path / "applied" / "in.png"), cv2.IMREAD_UNCHANGED), images[2])
 
 
 def test_edits_need_a_profile_that_predicts_edits(tmp_path):
@@ -263,7 +279,8 @@ def test_shipped_weights_lower_the_error_of_badly_exposed_photos(ev):
 
     corrector = Corrector.load(load_profile("whitebox"), device="cpu")
     photo = np.asarray(data.astronaut()[::2, ::2], dtype=np.float32) / 255.0
-    bad = render_exposure(photo, ev, np.random.default_rng(7), curve=tone_curve("srgb"), noise=False, jpeg=False)
+    rng = np.random.default_rng(7)
+    bad = render_exposure(photo, ev, rng, curve=tone_curve("srgb"), noise=False, jpeg=False)
     source = SourceInfo(path=Path("bad.png"), format="png", bit_depth=8, width=256, height=256,
                         channels=3)
     frame = Frame(pixels=to_working(bad, "srgb"), source=source, input_space="srgb")

@@ -187,6 +187,9 @@ def correct(
     steps: Annotated[
         bool, typer.Option("--steps", help="whitebox: write NAME.steps.jpg, the photo after each operation.")
     ] = False,
+    variants: Annotated[
+        int, typer.Option(min=0, max=100, help="whitebox: also write N other edits it may make, NAME.vK.ext.")
+    ] = 0,
     debug: Debug = False,
 ) -> None:
     """Correct the exposure of INPUTS and write the results to the output folder."""
@@ -223,6 +226,7 @@ def correct(
             settings=settings,
             inference=inference,
             sidecars=tuple(k for k, on in (("edits", edits), ("xmp", xmp), ("steps", steps)) if on),
+            variants=variants,
         )
         mode = choose_mode(console, quiet=quiet)
         with Reporter(len(config.jobs), console, mode=mode, verbose=verbose) as reporter:

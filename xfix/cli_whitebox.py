@@ -31,7 +31,7 @@ def apply(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
     strength: Annotated[
         Optional[float],
-        typer.Option(min=0.0, max=1.0, help="Blend with the input (default: the strength saved in the edit)."),
+        typer.Option(min=0.0, max=1.0, help="Blend with the input (default: the edit's saved strength)."),
     ] = None,
     device: Annotated[Device, typer.Option(help="Where the edit runs.")] = Device.cpu,
     json_out: JsonOut = False,
@@ -66,7 +66,9 @@ def apply(
                     typer.echo(json.dumps(result.to_json()))
                 reporter.result(result)
 
-            summary = pipeline.correct(config, on_start=reporter.start, on_result=on_result, corrector=corrector)
+            summary = pipeline.correct(
+                config, on_start=reporter.start, on_result=on_result, corrector=corrector
+            )
         if not quiet:
             console.print(summary_table(summary, extra_warnings=len(found.warnings)))
     raise typer.Exit(EXIT_FAILED if summary.failed else EXIT_OK)

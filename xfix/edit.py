@@ -53,7 +53,8 @@ class Step:
         operation = get_operation(self.op)
         wanted = {name: size for name, size in operation.params}
         if set(self.values) != set(wanted):
-            raise ValueError(f"{self.op} takes {', '.join(wanted)}, got {', '.join(self.values) or 'nothing'}")
+            got = ", ".join(self.values) or "nothing"
+            raise ValueError(f"{self.op} takes {', '.join(wanted)}, got {got}")
         for name, size in wanted.items():
             value = self.values[name]
             numbers = list(value) if isinstance(value, (list, tuple)) else [value]

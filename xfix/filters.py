@@ -72,7 +72,7 @@ def exposure(x: torch.Tensor, ev: torch.Tensor) -> torch.Tensor:
     """Scale scene light by 2**ev under a highlight shoulder: filmic(filmic^-1(x) * 2**ev).
 
     Values in [0, 1] stay in [0, 1]; ev = 0 is the identity. The shoulder is why brightening by 2 EV does not
-    clip everything above a quarter of white (Camera Raw's Exposure2012 rolls highlights off in the same way)."""
+    clip everything above a quarter of white (Camera Raw's Exposure2012 rolls highlights off likewise)."""
     scene = filmic_inverse(x.clamp(0.0, 1.0), knee=EXPOSURE_KNEE, white=EXPOSURE_WHITE)
     return filmic(scene * torch.exp2(_col(ev)), knee=EXPOSURE_KNEE, white=EXPOSURE_WHITE)
 
@@ -155,7 +155,7 @@ def raw_black_white(raw: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def _curve(u: torch.Tensor, slopes: torch.Tensor) -> torch.Tensor:
-    """u (B, C, H, W) in [0, 1], slopes (B, C, n) positive -> monotone piecewise-linear curve through 0 and 1."""
+    """u (B, C, H, W) in [0, 1], slopes (B, C, n) > 0 -> monotone piecewise-linear curve through 0 and 1."""
     n = slopes.shape[-1]
     knots = torch.arange(n, device=u.device, dtype=u.dtype)  # (n,)
     ramps = (u[..., None] * n - knots).clamp(0.0, 1.0)  # (B, C, H, W, n)
@@ -183,7 +183,7 @@ def raw_tone_curve(raw: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"slopes": torch.exp(1.5 * torch.tanh(raw))}  # each segment's slope within e**+-1.5 of the others
 
 
-def colour_curves(u: torch.Tensor, red: torch.Tensor, green: torch.Tensor, blue: torch.Tensor) -> torch.Tensor:
+def colour_curves(u: torch.Tensor, red: torch.Tensor, green: torch.Tensor, blue: torch.Tensor):
     """A monotone curve per channel on display values (slopes (B, n) each)."""
     return _curve(u.clamp(0.0, 1.0), torch.stack([red, green, blue], dim=1))
 
@@ -252,7 +252,7 @@ OPERATIONS: dict[str, Operation] = {
                   {"black": 0.0, "white": 1.0}, domain="display"),
         Operation("tone_curve", (("slopes", CURVE_SEGMENTS),), tone_curve, np_tone_curve, raw_tone_curve,
                   {"slopes": _FLAT}, domain="display"),
-        Operation("colour_curves", (("red", CURVE_SEGMENTS), ("green", CURVE_SEGMENTS), ("blue", CURVE_SEGMENTS)),
+        Operation("colour_curves", tuple((c, CURVE_SEGMENTS) for c in ("red", "green", "blue")),
                   colour_curves, np_colour_curves, raw_colour_curves,
                   {"red": _FLAT, "green": _FLAT, "blue": _FLAT}, domain="display"),
         Operation("saturation", (("amount", 1),), saturation, np_saturation, raw_saturation, {"amount": 1.0},

@@ -65,6 +65,7 @@ class CorrectConfig:
     settings: Mapping[str, Any] = field(default_factory=dict)
     inference: Mapping[str, Any] = field(default_factory=dict)
     sidecars: tuple[str, ...] = ()  # beside each output: "edits", "xmp", "steps" (xfix.sidecars)
+    variants: int = 0  # also write this many other edits the model draws (whitebox), as NAME.vK.ext
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "jobs", _jobs(self.jobs))
@@ -94,6 +95,7 @@ class CorrectConfig:
                 f"--input-space must be one of {', '.join(RGB_SPACES)}",
             ),
             (0.0 <= self.strength <= 1.0, f"--strength must be in 0..1, got {self.strength}"),
+            (0 <= self.variants <= 100, f"--variants must be in 0..100, got {self.variants}"),
             (self.max_megapixels > 0, f"--max-megapixels must be positive, got {self.max_megapixels}"),
             (
                 "/" not in self.suffix and os.sep not in self.suffix,
@@ -243,10 +245,10 @@ class _Batch:
                 settings_overrides=dict(self.config.settings),
                 inference_overrides=dict(self.config.inference),
             )
-            if self.config.sidecars:
+            if self.config.sidecars or self.config.variants:
                 from xfix.sidecars import check_sidecars
 
-                check_sidecars(self.config.sidecars, self.corrector)
+                check_sidecars(self.config.sidecars, self.corrector, variants=self.config.variants)
         return self.corrector
 
     def run(self, job: Job, *, output: Path | None = None) -> FileResult:
@@ -304,13 +306,29 @@ class _Batch:
     def _process(self, job: Job, output: Path, corrector: Any) -> tuple[list[str], float, str | None]:
         """Decode, correct, encode and write one file. Returns (metadata warnings, megapixels, notes of the
         stages' assumptions, e.g. "assumed sRGB"). Raises XfixError."""
-        from xfix import __version__, decode, encode, linearize, metadata, write
+        from xfix import decode, linearize, write
 
         config = self.config
         write.ensure_folder(output.parent)  # before the work: an unwritable output folder fails fast
         decoded = decode.decode(job.input, max_megapixels=config.max_megapixels)
         frame = linearize.linearize(decoded, input_space=config.input_space)
         corrected = corrector.apply(frame, strength=config.strength)
+        warnings = self._write(job, output, corrected, corrector, frame)
+        if config.variants:  # other edits drawn by the model (xfix.sidecars), output names numbered
+            from xfix.sidecars import variant_correctors, variant_path
+
+            for k, variant in enumerate(variant_correctors(corrector, frame, config.variants), 1):
+                edited = variant.apply(frame, strength=config.strength)
+                warnings += self._write(job, variant_path(output, k), edited, variant, frame)
+        notes = "; ".join(dict.fromkeys(frame.notes + corrected.notes)) or None
+        return warnings, frame.megapixels, notes
+
+    def _write(self, job: Job, output: Path, corrected: Any, corrector: Any, frame: Any) -> list[str]:
+        """Encode `corrected`, copy the input's metadata, write atomically, then any sidecars; returns the
+        metadata warnings."""
+        from xfix import __version__, encode, metadata, write
+
+        config = self.config
         fmt = output_format(job, config)
         bits = config.bits if config.bits is not None and fmt != "jpeg" else encode.default_bits(fmt)
         data = encode.encode(
@@ -332,8 +350,7 @@ class _Batch:
             write_sidecars(
                 config.sidecars, corrector, frame, output, source=job.input, strength=config.strength
             )
-        notes = "; ".join(dict.fromkeys(frame.notes + corrected.notes)) or None
-        return list(warnings), frame.megapixels, notes
+        return list(warnings)
 
 
 def failure_reason(error: XfixError, input: Path) -> str:

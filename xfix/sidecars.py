@@ -4,6 +4,9 @@
 - "xmp": `<name>.xmp`, Camera Raw settings (`xfix.xmp`), to carry the edit to Lightroom or darktable;
 - "steps": `<name>.steps.jpg`, a strip showing the photo before and after each operation.
 
+`--variants N` writes N other edits the model draws (dropout on, the paper's one-to-many mapping) as
+`<name>.vK.<ext>`, each with its own sidecars.
+
 `<name>` is the corrected file's name without its extension. Each is written atomically after the image.
 """
 
@@ -18,14 +21,43 @@ SIDECARS = ("edits", "xmp", "steps")
 _STRIP_HEIGHT = 240
 
 
-def check_sidecars(kinds: Sequence[str], corrector: Any) -> None:
-    """UsageError for an unknown kind, or when the profile's model predicts no edit to write."""
+def check_sidecars(kinds: Sequence[str], corrector: Any, variants: int = 0) -> None:
+    """UsageError for an unknown kind, or when the profile's model predicts no edit to write (or to vary)."""
     unknown = [k for k in kinds if k not in SIDECARS]
     if unknown:
         raise UsageError(f"unknown sidecar(s) {', '.join(unknown)}; valid: {', '.join(SIDECARS)}")
-    if kinds and not hasattr(corrector.model, "last_edits"):
-        raise UsageError(f"--{kinds[0]} needs a profile that predicts an edit (whitebox); "
+    wanted = [f"--{k}" for k in kinds] + (["--variants"] if variants else [])
+    needed = "sample" if variants else "last_edits"
+    if wanted and not hasattr(corrector.model, needed):
+        raise UsageError(f"{wanted[0]} needs a profile that predicts an edit (whitebox); "
                          f"{corrector.profile.name} does not")
+
+
+def variant_path(output: Path, k: int) -> Path:
+    """NAME.vK.ext beside NAME.ext."""
+    return output.with_name(f"{output.stem}.v{k}{output.suffix}")
+
+
+def variant_correctors(corrector: Any, frame: Any, count: int, seed: int = 0) -> list[Any]:
+    """`count` Correctors, each applying one edit the model draws with dropout on (`WhiteBox.sample`), the
+    same for the same photo and seed. The draws look at a small copy: the model only sees a thumbnail."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from xfix.apply import edit_corrector
+
+    encoded = corrector.to_model(frame)  # (H, W, 3)
+    h, w = encoded.shape[:2]
+    scale = min(1.0, 256 / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.ascontiguousarray(cv2.resize(encoded, size, interpolation=cv2.INTER_AREA))
+    x = torch.from_numpy(small).permute(2, 0, 1)[None].clamp(0, 1).to(corrector.device)  # (1, 3, h, w)
+    correctors = []
+    for k, (edit, *_) in enumerate(corrector.model.sample(x, count, seed=seed), 1):
+        edit = type(edit)(edit.encoding, edit.steps, corrector.profile.name, None, {"variant": k})
+        correctors.append(edit_corrector(edit, corrector.profile.path, str(corrector.device)))
+    return correctors
 
 
 def sidecar_path(output: Path, kind: str) -> Path:

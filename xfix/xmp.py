@@ -10,8 +10,8 @@ means the same thing, not that the pixels will match):
   colour temperature (McCamy's formula) is written; tint from the green gain against red and blue. Camera Raw
   reads Temperature as absolute Kelvin for RAW files, so this assumes the as-shot rendering was near D65.
 - contrast -> crs:Contrast2012 = 100 x amount. Approximate (Camera Raw's contrast curve is its own).
-- gamma, black_white, tone_curve -> crs:ToneCurvePV2012 (17 points, 0-255): their composition sampled on a grey
-  ramp of display values. Exact at the points; Camera Raw interpolates them with a smooth spline.
+- gamma, black_white, tone_curve -> crs:ToneCurvePV2012 (17 points, 0-255): their composition sampled on a
+  grey ramp of display values. Exact at the points; Camera Raw interpolates them with a smooth spline.
 - colour_curves -> crs:ToneCurvePV2012Red / Green / Blue, sampled the same way. Exact at the points.
 - saturation -> crs:Saturation = 100 x (amount - 1), clipped to +-100. Approximate (Camera Raw saturates in
   its own perceptual space).

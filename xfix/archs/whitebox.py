@@ -1,10 +1,11 @@
 """whitebox: interpretable edits predicted from a thumbnail (after Hu et al., "Exposure", TOG 2018).
 
-A small CNN looks at a 64 x 64 thumbnail of the photo (plus its histograms) and predicts the values of ordinary
-editing operations, applied in a fixed order on linear RGB (`xfix.filters`): white balance, exposure, gamma,
-contrast, black/white points, a tone curve, per-channel colour curves, saturation. The operations are applied
-to the full-size image, so the cost is one lookup table per channel whatever the resolution, and the edit is a
-record (`xfix.edit.Edit`) that can be saved, read, re-applied to other photos and exported as an XMP sidecar.
+A small CNN looks at a 64 x 64 thumbnail of the photo (plus its histograms) and predicts the values of
+ordinary editing operations, applied in a fixed order on linear RGB (`xfix.filters`): white balance, exposure,
+gamma, contrast, black/white points, a tone curve, per-channel colour curves, saturation. The operations are
+applied to the full-size image, so the cost is one lookup table per channel whatever the resolution, and the
+edit is a record (`xfix.edit.Edit`) that can be saved, read, re-applied to other photos and exported as an XMP
+sidecar.
 
 Fixed order with per-operation strengths instead of the paper's learned choice and order: supervised training
 on synthesized pairs is then differentiable end to end (the paper needs reinforcement learning only because
@@ -139,7 +140,8 @@ class WhiteBoxRecipe:
     """L1 between the edited patch and the target in the model encoding, plus a small L2 on the raw outputs.
 
     The operations are per pixel and their values come from the whole thumbnail, so the loss is computed on
-    `loss_pixels` random pixels of each patch: an unbiased estimate of the full L1 at a fraction of the cost."""
+    `loss_pixels` random pixels of each patch: an unbiased estimate of the full L1 at a fraction of the cost.
+    """
 
     def __init__(self, model: WhiteBox, settings: Mapping[str, Any]):
         settings = {**TRAINING_DEFAULTS, **dict(settings)}
