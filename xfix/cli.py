@@ -318,6 +318,11 @@ from xfix import cli_whitebox  # noqa: E402
 cli_whitebox.register(app)
 
 
+from xfix import cli_fuse  # noqa: E402
+
+cli_fuse.register(app)
+
+
 def main() -> None:
     """Console-script entry point (`xfix`); prog_name fixed so completion works under `python -m xfix` too."""
     app(prog_name="xfix")
