@@ -298,3 +298,34 @@ def test_linear_encoding_edits_apply_to_linear_light():
     exposure_only = Edit("linear-prophoto", (Step("exposure", {"ev": 1.0}),))
     dark = torch.full((1, 3, 2, 2), 0.1)
     assert torch.allclose(exposure_only.apply_exact(dark), dark * 2, atol=1e-6)  # below the shoulder: x 2**ev
+
+
+def test_style_recipe_trains_a_critic_against_style_photos(tmp_path):
+    """--style: the generator loss carries the critic's verdict, and the critic's step separates the style
+    photos (warm) from the outputs."""
+    from xfix.archs.whitebox import WhiteBoxRecipe
+
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        warm = rng.uniform(0.2, 0.8, (40, 48, 3)) * np.array([1.0, 0.8, 0.5])
+        Image.fromarray((warm * 255).astype(np.uint8)).save(tmp_path / f"s{k}.png")
+    torch.manual_seed(0)
+    model = build({"width": 8, "hidden": 16}).train()
+    recipe = WhiteBoxRecipe(model, {"style": str(tmp_path), "style_weight": 1.0})
+    assert set(recipe.extra_modules()) == {"critic"}
+    inp = torch.rand(4, 3, 64, 64)
+    loss, logs = recipe.loss(model, inp, inp, 0)
+    loss.backward()
+    assert "adv" in logs and model.head[-1].weight.grad.abs().sum() > 0
+    for step in range(20):
+        logs = recipe.after_step(model, inp, inp, step)
+    assert logs["wasserstein"] > 0  # the critic tells the warm style photos from the outputs
+
+
+def test_style_needs_the_srgb_encoding(tmp_path):
+    from xfix.archs.whitebox import WhiteBox, WhiteBoxRecipe
+    from xfix.errors import UsageError
+
+    model = WhiteBox("linear-prophoto", ORDER, 64, 8, 16, 0.0)
+    with pytest.raises(UsageError, match="srgb"):
+        WhiteBoxRecipe(model, {"style": str(tmp_path)})

@@ -50,6 +50,11 @@ def train(
     set_: Annotated[
         list[str], typer.Option("--set", help="Override a profile setting, key=value (repeatable).")
     ] = [],  # noqa: B006  (typer needs a literal default)
+    style: Annotated[
+        Optional[Path],
+        typer.Option(help="whitebox: photos in the wanted look (unpaired, adversarial).", exists=True,
+                     file_okay=False, show_default=False),
+    ] = None,
     debug: Debug = False,
 ) -> None:
     """Train a profile's network on degraded copies of well-exposed photos and export its weights."""
@@ -62,7 +67,8 @@ def train(
             seed=seed, out=out, checkpoints=checkpoints, batch_size=batch_size, lr=lr,
             patches=parse_sizes(patches), workers=workers, max_side=max_side,
             init_from_weights=init_from_weights, eval_limit=eval_limit, checkpoint_minutes=checkpoint_minutes,
-            command=shlex.join(["xfix", *sys.argv[1:]]), settings=parse_settings(set_),
+            command=shlex.join(["xfix", *sys.argv[1:]]),
+            settings={**parse_settings(set_), **({"style": str(style.resolve())} if style else {})},
         )
 
         def show(progress: dict) -> None:
@@ -100,6 +106,9 @@ def evaluate(
     highlights: Annotated[
         bool, typer.Option("--highlights", help="Also the over-exposure scores and the simple clipping set.")
     ] = False,
+    fused_reference: Annotated[
+        bool, typer.Option("--fused-reference", help="Also score against exposure fusions (the sice references).")
+    ] = False,
     debug: Debug = False,
 ) -> None:
     """Measure a profile beside the identity and classic baselines: PSNR, SSIM, CIEDE2000, consistency."""
@@ -113,6 +122,7 @@ def evaluate(
             raise UsageError("give at least one of --data, --pairs, --brackets")
         config = EvalConfig(profile=profile, data=data, pairs=pairs, brackets=brackets, device=device.value,
                             limit=limit, max_side=max_side or None, seed=seed, highlights=highlights,
+                            fused_reference=fused_reference,
                             baselines=tuple(name.strip() for name in baselines.split(",") if name.strip()))
         report = run_eval(config)
         Console(highlight=False).print(report_table(report))

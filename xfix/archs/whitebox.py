@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
 TRAINING_DEFAULTS: dict[str, Any] = {  # read by WhiteBoxRecipe only
     "raw_weight": 1e-4,  # L2 on the raw network outputs: prefer the simplest edit that fits
     "loss_pixels": 4096,  # the loss sees this many random pixels of each patch (the edit is global)
+    "content_weight": 1.0,  # the supervised L1 on synthesized pairs
+    "style": "",  # folder of photos in the wanted look: unpaired adversarial training (whitebox_style.py)
+    "style_weight": 0.05,  # the critic's verdict in the loss, with a style folder
 }
 HIST_BINS = 16
 
@@ -137,7 +140,8 @@ def build(settings: Mapping[str, Any], encoding: str = "srgb") -> WhiteBox:
 
 
 class WhiteBoxRecipe:
-    """L1 between the edited patch and the target in the model encoding, plus a small L2 on the raw outputs.
+    """L1 between the edited patch and the target in the model encoding, plus a small L2 on the raw outputs;
+    with a `style` folder, also the verdict of a critic that compares output thumbnails with the style photos.
 
     The operations are per pixel and their values come from the whole thumbnail, so the loss is computed on
     `loss_pixels` random pixels of each patch: an unbiased estimate of the full L1 at a fraction of the cost.
@@ -147,18 +151,47 @@ class WhiteBoxRecipe:
         settings = {**TRAINING_DEFAULTS, **dict(settings)}
         self.raw_weight = float(settings["raw_weight"])
         self.loss_pixels = int(settings["loss_pixels"])
+        self.content_weight = float(settings["content_weight"])
+        self.style_weight = float(settings["style_weight"])
+        self.style = None
+        if settings["style"]:
+            from xfix.archs.whitebox_style import StyleTerm
+            from xfix.errors import UsageError
+
+            if model.encoding != "srgb":
+                raise UsageError(f"--style trains the srgb whitebox only, not {model.encoding}")
+            self.style = StyleTerm(str(settings["style"]))
+
+    def extra_modules(self) -> dict[str, nn.Module]:
+        return {"critic": self.style.critic} if self.style else {}
+
+    def extra_optimisers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"critic": self.style.optimiser} if self.style else {}
 
     def loss(self, model: WhiteBox, inp: torch.Tensor, target: torch.Tensor, step: int):
         raw = model.raw(inp)
+        values = model.values(raw)
+        full = inp
         b, c, h, w = inp.shape
         if 0 < self.loss_pixels < h * w:
             index = torch.randperm(h * w, device=inp.device)[: self.loss_pixels]
             inp = inp.flatten(2)[:, :, index][:, :, None]  # (B, 3, 1, N)
             target = target.flatten(2)[:, :, index][:, :, None]
-        out = model.render(inp, model.values(raw))
-        l1 = F.l1_loss(out, target)
+        l1 = F.l1_loss(model.render(inp, values), target)
         penalty = raw.pow(2).mean()
-        return l1 + self.raw_weight * penalty, {"l1": float(l1.detach()), "raw": float(penalty.detach())}
+        total = self.content_weight * l1 + self.raw_weight * penalty
+        logs = {"l1": float(l1.detach()), "raw": float(penalty.detach())}
+        if self.style is not None:
+            from xfix.archs.whitebox_style import thumbnail
+
+            self._fake = model.render(thumbnail(full), values)  # (B, 3, 64, 64)
+            adversarial = self.style.generator_loss(self._fake)
+            total = total + self.style_weight * adversarial
+            logs["adv"] = float(adversarial.detach())
+        return total, logs
+
+    def after_step(self, model: WhiteBox, inp: torch.Tensor, target: torch.Tensor, step: int):
+        return self.style.critic_step(self._fake) if self.style is not None else {}
 
 
 ARCHITECTURE = Architecture(
