@@ -203,3 +203,12 @@ def test_cli_groups_a_shoot_by_count(tmp_path):
     bad = CliRunner().invoke(app, ["fuse", str(tmp_path / "shoot"), "--groups", "4", "-o", str(out)])
     assert bad.exit_code == 2 and "do not split" in bad.output
     assert paths  # the first bracket stayed in place
+
+
+def test_config_refuses_a_file_output_for_several_brackets_and_bad_sizes(tmp_path):
+    two = ((Path("a1.jpg"), Path("a2.jpg")), (Path("b1.jpg"), Path("b2.jpg")))
+    with pytest.raises(UsageError, match="give a folder"):
+        FuseConfig(brackets=two, out=tmp_path / "fused.jpg")
+    with pytest.raises(UsageError, match="2-9 frames"):
+        FuseConfig(brackets=((Path("only.jpg"),),), out=tmp_path)
+    assert FuseConfig(brackets=two, out=tmp_path).output_for(two[0], Path("a2.jpg")) == tmp_path / "a2_fused.jpg"

@@ -111,6 +111,9 @@ class FuseConfig:
             raise UsageError(f"--bits must be 8 or 16 (16 needs tiff or png), got {self.bits}")
         if not 1 <= self.quality <= 100:
             raise UsageError(f"--quality must be 1-100, got {self.quality}")
+        if len(self.brackets) > 1 and self.out.suffix.lower() in _EXTENSIONS:
+            raise UsageError(f"-o {self.out} names a file, but there are {len(self.brackets)} brackets; "
+                             "give a folder")
 
     @property
     def single_file(self) -> bool:
@@ -185,8 +188,11 @@ def _load(paths: Sequence[Path], max_megapixels: float) -> list:
     return frames
 
 
-def fuse_bracket(paths: Sequence[Path], config: FuseConfig) -> BracketResult:
-    """Fuse one bracket and write it; raises XfixError (nothing written) when it cannot."""
+def fuse_bracket(
+    paths: Sequence[Path], config: FuseConfig, planned: set[Path] | None = None
+) -> BracketResult:
+    """Fuse one bracket and write it; raises XfixError (nothing written) when it cannot. `planned`: outputs of
+    earlier brackets of the batch, which this one must not replace (it is added to it)."""
     import numpy as np
 
     from xfix import __version__, encode, metadata, write
@@ -201,6 +207,10 @@ def fuse_bracket(paths: Sequence[Path], config: FuseConfig) -> BracketResult:
                   deghost=config.deghost)
     middle = paths[result.reference]
     output = config.output_for(paths, middle)
+    if planned is not None:
+        if output.resolve() in planned:
+            raise UsageError(f"{output} is also the output of an earlier bracket (same middle frame name)")
+        planned.add(output.resolve())
     if os.path.lexists(output) and not config.overwrite:
         return BracketResult(paths, output, "skipped", perf_counter() - start, reference=middle,
                              error=f"{output} exists (--overwrite replaces it)")
@@ -221,11 +231,11 @@ def run_fuse(
     config: FuseConfig, on_result: Callable[[BracketResult], None] | None = None
 ) -> list[BracketResult]:
     """Fuse every bracket of `config`; a failed bracket becomes a result with its reason, the rest go on."""
-    results = []
+    results, planned = [], set()
     for bracket in config.brackets:
         start = perf_counter()
         try:
-            result = fuse_bracket(bracket, config)
+            result = fuse_bracket(bracket, config, planned)
         except XfixError as error:
             result = BracketResult(bracket, None, "failed", perf_counter() - start,
                                    error=" ".join(str(error).split()))  # names the file

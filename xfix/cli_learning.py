@@ -107,7 +107,8 @@ def evaluate(
         bool, typer.Option("--highlights", help="Also the over-exposure scores and the simple clipping set.")
     ] = False,
     fused_reference: Annotated[
-        bool, typer.Option("--fused-reference", help="Also score against exposure fusions (the sice references).")
+        bool,
+        typer.Option("--fused-reference", help="Also score against exposure fusions (the sice references)."),
     ] = False,
     debug: Debug = False,
 ) -> None:

@@ -7,6 +7,9 @@ Three sets, any combination:
 - pairs (`pairs`): DIR/input/* against DIR/target/* matched by file stem.
 - brackets (`brackets`): folders of real differently exposed frames of one scene: consistency of the outputs
   across frames, and how far the middle frame's output moved from its input (PSNR).
+With `fused_reference` (the sice profile's references): the synthetic photos are also scored against the
+exposure fusion of their EV -2..+2 stack (set "fused", `xfix.data.sice`), and the brackets' middle-frame
+output against `xfix fuse` of the whole bracket (PSNR / SSIM of the brackets rows).
 Every method runs the way `xfix correct` runs a profile: display sRGB -> working-space Frame ->
 Corrector.apply -> display sRGB, clipped.
 """
@@ -53,6 +56,7 @@ class EvalConfig:
     seed: int = 0
     baselines: tuple[str, ...] = BASELINES
     highlights: bool = False  # also the seed's similarities, the error on clipped pixels and the clipping set
+    fused_reference: bool = False  # also score against exposure fusions (set "fused"; brackets: psnr/ssim)
 
     def __post_init__(self) -> None:
         if self.data is None and self.pairs is None and self.brackets is None:
@@ -212,7 +216,7 @@ def eval_synthetic(config: EvalConfig, methods: Sequence[Method], report: EvalRe
 
     _, val = split_photos(list_photos(config.data))
     val = val[: config.limit] if config.limit else val
-    timer, items, consistency = _Timer(), [], {m.name: [] for m in methods}
+    timer, items, consistency, fused_items = _Timer(), [], {m.name: [] for m in methods}, []
     for path in val:
         target = to_float(load_photo(path, config.max_side))
         key = _stable_hash(path.name)
@@ -221,6 +225,7 @@ def eval_synthetic(config: EvalConfig, methods: Sequence[Method], report: EvalRe
             render_exposure(target, ev, np.random.default_rng([config.seed, key, i + 1]), curve=curve)
             for i, ev in enumerate(MSEC_LEVELS)
         ]
+        fused = _fused_reference(target, curve) if config.fused_reference else None
         for method in methods:
             outputs = [timer.run(method, inp) for inp in inputs]
             consistency[method.name].append(exposure_consistency(outputs))
@@ -234,6 +239,9 @@ def eval_synthetic(config: EvalConfig, methods: Sequence[Method], report: EvalRe
                         **_scores(out, target, inp if config.highlights else None),
                     }
                 )
+                if fused is not None:
+                    fused_items.append({"set": "fused", "method": method.name, "image": path.name, "ev": ev,
+                                        **_scores(out, fused)})
         log.debug("evaluated %s", path.name)
     for group, levels in [*GROUPS.items(), ("all", MSEC_LEVELS)]:
         for method in methods:
@@ -249,7 +257,19 @@ def eval_synthetic(config: EvalConfig, methods: Sequence[Method], report: EvalRe
                     consistency=float(np.mean(scenes)) if scenes else None,
                 )
             )
+    for group, levels in [*GROUPS.items(), ("all", MSEC_LEVELS)] if fused_items else []:
+        for method in methods:
+            mine = [i for i in fused_items if i["method"] == method.name and i["ev"] in levels]
+            report.rows.append(_mean_row("fused", method.name, group, mine, timer))
+    report.items.extend(fused_items)
     report.items.extend(items)
+
+
+def _fused_reference(photo: np.ndarray, curve: Any) -> np.ndarray:
+    """The SICE reference of a validation photo: the exposure fusion of its stack rendered through `curve`."""
+    from xfix.data.sice import fused_reference
+
+    return fused_reference(photo, curve)
 
 
 def eval_clipping(config: EvalConfig, methods: Sequence[Method], report: EvalReport) -> None:
@@ -331,6 +351,14 @@ def bracket_scenes(folder: Path) -> list[tuple[str, list[Path]]]:
     return scenes
 
 
+def _fused_bracket(frames: Sequence[np.ndarray]) -> np.ndarray:
+    """`xfix fuse` of a bracket's frames (display sRGB, one size): the reference the middle frame's output is
+    scored against with `fused_reference` (psnr / ssim of the brackets rows)."""
+    from xfix.fuse import fuse
+
+    return fuse(list(frames)).image
+
+
 def eval_brackets(config: EvalConfig, methods: Sequence[Method], report: EvalReport) -> None:
     from xfix.data.dataset import load_photo, to_float
 
@@ -343,6 +371,7 @@ def eval_brackets(config: EvalConfig, methods: Sequence[Method], report: EvalRep
             raise InputError(f"frames of scene {scene} differ in size", paths[0].parent)
         frames.sort(key=lambda f: float(f.mean()))  # the middle frame is the median exposure
         middle = len(frames) // 2
+        fused = _fused_bracket(frames) if config.fused_reference else None
         for method in methods:
             outputs = [timer.run(method, f) for f in frames]
             items.append(
@@ -352,6 +381,8 @@ def eval_brackets(config: EvalConfig, methods: Sequence[Method], report: EvalRep
                     "image": scene,
                     "consistency": exposure_consistency(outputs),
                     "moved": psnr(outputs[middle], frames[middle]),
+                    **({} if fused is None else {"psnr": psnr(outputs[middle], fused),
+                                                 "ssim": ssim(outputs[middle], fused)}),
                 }
             )
     for scene, _ in [*scenes, ("all", None)]:
@@ -366,6 +397,7 @@ def eval_brackets(config: EvalConfig, methods: Sequence[Method], report: EvalRep
                     consistency=float(np.mean([i["consistency"] for i in mine])),
                     moved=float(np.mean([i["moved"] for i in mine])),
                     sec_per_mp=timer.per_mp(method.name) if scene == "all" else None,
+                    **{k: float(np.mean([i[k] for i in mine])) for k in ("psnr", "ssim") if k in mine[0]},
                 )
             )
     report.items.extend(items)
