@@ -317,6 +317,10 @@ from xfix import cli_whitebox  # noqa: E402
 
 cli_whitebox.register(app)
 
+from xfix import cli_hdr  # noqa: E402
+
+cli_hdr.register(app)
+
 
 from xfix import cli_fuse  # noqa: E402
 

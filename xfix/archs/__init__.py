@@ -18,6 +18,7 @@ _MODULES: dict[str, str] = {
     "msec": "xfix.archs.msec",
     "whitebox": "xfix.archs.whitebox",
     "highlights": "xfix.archs.highlights",
+    "hdrcnn": "xfix.archs.hdrcnn",
 }
 
 

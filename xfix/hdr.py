@@ -1,0 +1,331 @@
+"""`xfix hdr`: 8-bit photos or video frames -> scene-linear HDR OpenEXR files, clipped highlights filled in.
+
+Stages, one way: plan the inputs (images; folders of frames in natural order; video files read through
+imageio's ffmpeg plugin) -> decode and linearize each frame to linear Rec.709 -> the hdrcnn model of the
+chosen weight set (`xfix.archs.hdrcnn`, run by `profile.Corrector`, tiled above its tile size) -> EXR
+(`xfix.exr`, atomic) and optionally a tone-mapped PNG preview (and an MP4 for video input).
+
+Values are relative to the input's white: 1.0 is where the camera clipped; reconstructed highlights go above.
+A failed frame or file is reported and the batch goes on; no partial output is ever left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from time import perf_counter
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from xfix.errors import DecodeError, InputError, UsageError, XfixError
+
+log = logging.getLogger(__name__)
+
+WEIGHT_SETS = {"default": "hdr-default", "compressed": "hdr-compressed", "video": "hdr-video"}
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class HdrConfig:
+    """One `xfix hdr` run. `weights` is a key of WEIGHT_SETS; `half` chooses half (else float) EXR samples."""
+
+    inputs: tuple[Path, ...]
+    out_dir: Path
+    weights: str = "default"
+    gamma: float = 1.0
+    tau: float = 0.95
+    compression: str = "zip"
+    half: bool = True
+    preview: bool = False
+    overwrite: bool = False
+    device: str = "auto"
+    max_megapixels: float = 200.0
+
+    def __post_init__(self) -> None:
+        from xfix.exr import COMPRESSIONS
+
+        object.__setattr__(self, "inputs", tuple(Path(p) for p in self.inputs))
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+        if self.weights not in WEIGHT_SETS:
+            raise UsageError(f"unknown weights {self.weights!r}; valid: {', '.join(WEIGHT_SETS)}")
+        if not 0.1 <= self.gamma <= 5.0:
+            raise UsageError(f"--gamma must be between 0.1 and 5, got {self.gamma}")
+        if not 0.0 <= self.tau < 1.0:
+            raise UsageError(f"--tau must be in [0, 1), got {self.tau}")
+        if self.compression not in COMPRESSIONS:
+            valid = ", ".join(COMPRESSIONS)
+            raise UsageError(f"unknown EXR compression {self.compression!r}; valid: {valid}")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One input: an image (-> `name`.exr) or a video (-> `name`/frame_000001.exr, or at the top)."""
+
+    path: Path
+    kind: str  # "image" | "video"
+    output: Path  # image: the EXR path relative to the output folder; video: the folder for its frames
+
+
+@dataclass(frozen=True)
+class HdrResult:
+    source: str  # file, or "file#frame"
+    output: Path | None
+    status: str  # "done" | "skipped" | "failed"
+    message: str = ""
+    seconds: float = 0.0
+    peak: float = 0.0  # brightest reconstructed value (1 = the input's white)
+
+
+@dataclass
+class HdrSummary:
+    results: list[HdrResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return sum(r.status == "failed" for r in self.results)
+
+
+def natural_key(name: str) -> list[object]:
+    from xfix.discover import natural_key as key
+
+    return key(name)
+
+
+def plan(inputs: tuple[Path, ...]) -> list[Item]:
+    """Images, folders (their images in natural order: frame_2 before frame_10) and videos -> Items.
+
+    A single video input writes frame_NNNNNN.exr at the top of the output folder; several write into
+    sub-folders named after each video. InputError for a missing path or a folder without images."""
+    items: list[Item] = []
+    videos = [p for p in inputs if p.suffix.lower() in VIDEO_EXTENSIONS]
+    for path in inputs:
+        if path.is_dir():
+            frames = sorted((p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                             and p.suffix.lower() in IMAGE_EXTENSIONS), key=lambda p: natural_key(p.name))
+            if not frames:
+                raise InputError("no images in folder", path)
+            items += [Item(p, "image", Path(p.stem + ".exr")) for p in frames]
+        elif not path.exists():
+            raise InputError("file not found", path)
+        elif path.suffix.lower() in VIDEO_EXTENSIONS:
+            alone = len(inputs) == 1 and len(videos) == 1
+            items.append(Item(path, "video", Path() if alone else Path(path.stem)))
+        else:
+            items.append(Item(path, "image", Path(path.stem + ".exr")))
+    names = [i.output for i in items if i.kind == "image"]
+    if len(set(names)) != len(names):
+        duplicate = next(n for n in names if names.count(n) > 1)
+        raise UsageError(f"two inputs would both write {duplicate}; give them in separate runs")
+    return items
+
+
+# ---------------------------------------------------------------- reading frames
+
+
+def read_image(path: Path, max_megapixels: float = 200.0) -> tuple[np.ndarray, dict[str, Any]]:
+    """An image file -> ((H, W, 3) float32 linear Rec.709, EXR attributes of its EXIF); DecodeError."""
+    from xfix.colour import convert_linear
+    from xfix.decode import decode
+    from xfix.exr import exif_attributes
+    from xfix.linearize import linearize
+    from xfix.metadata import read_exposure
+
+    frame = linearize(decode(path, max_megapixels=max_megapixels))
+    linear = convert_linear(frame.pixels, frame.space, "linear-srgb").astype(np.float32, copy=False)
+    return linear, exif_attributes(read_exposure(path))
+
+
+def video_frames(path: Path) -> Iterator[np.ndarray]:
+    """(H, W, 3) uint8 RGB frames of a video through imageio's ffmpeg plugin; InputError if it is missing."""
+    try:
+        import imageio
+        import imageio_ffmpeg  # noqa: F401  (the plugin's binary)
+    except ImportError:
+        message = "video input needs the imageio-ffmpeg package (pip install imageio-ffmpeg)"
+        raise InputError(message, path) from None
+    try:
+        reader = imageio.get_reader(str(path), format="FFMPEG")
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise DecodeError(f"cannot read video: {str(exc).splitlines()[0]}", path) from None
+    with reader:
+        try:
+            for frame in reader:
+                yield np.ascontiguousarray(np.asarray(frame)[..., :3])
+        except (OSError, RuntimeError, ValueError) as exc:
+            reason = str(exc).splitlines()[0]
+            raise DecodeError(f"video ends with an unreadable frame: {reason}", path) from None
+
+
+def video_fps(path: Path) -> float:
+    import imageio
+
+    with imageio.get_reader(str(path), format="FFMPEG") as reader:
+        return float(reader.get_meta_data().get("fps") or 25.0)
+
+
+# ---------------------------------------------------------------- the model
+
+
+def load_reconstructor(weights: str = "default", *, gamma: float = 1.0, tau: float = 0.95,
+                       device: str = "auto"):
+    """The weight set's profile loaded as a `Corrector` (sha256 checked), with the gamma and tau settings."""
+    from xfix.profile import Corrector
+
+    if weights not in WEIGHT_SETS:
+        raise UsageError(f"unknown weights {weights!r}; valid: {', '.join(WEIGHT_SETS)}")
+    return Corrector.load(WEIGHT_SETS[weights], device=device,
+                          settings_overrides={"gamma": float(gamma), "tau": float(tau)})
+
+
+def reconstruct(reconstructor, linear: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32 linear Rec.709 LDR (1 = white) -> (H, W, 3) float32 linear HDR, same scale."""
+    if linear.ndim != 3 or linear.shape[2] != 3:
+        raise ValueError(f"reconstruct expects (H, W, 3), got {linear.shape}")
+    return reconstructor.run(np.ascontiguousarray(linear, dtype=np.float32))
+
+
+def tone_map(hdr: np.ndarray) -> np.ndarray:
+    """(H, W, 3) linear HDR -> (H, W, 3) uint8 sRGB preview: mid-tones kept, highlights rolled off by the
+    filmic shoulder of `xfix.tonecurve` up to the 99.9th percentile of the frame (at least 1.5)."""
+    from xfix.colour import srgb_encode
+    from xfix.tonecurve import filmic
+
+    white = max(float(np.quantile(hdr.max(axis=2)[::4, ::4], 0.999)), 1.5)
+    mapped = filmic(np.maximum(hdr, 0.0), knee=0.6, white=white)
+    return np.round(np.clip(srgb_encode(np.clip(mapped, 0.0, 1.0)), 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def _png_bytes(image: np.ndarray) -> bytes:
+    import cv2
+
+    ok, data = cv2.imencode(".png", image[..., ::-1])
+    if not ok:
+        raise XfixError("could not encode the preview PNG")
+    return data.tobytes()
+
+
+# ---------------------------------------------------------------- the run
+
+
+class _Writer:
+    """EXR (+ preview) outputs of a run: skip existing files unless overwrite, write atomically."""
+
+    def __init__(self, config: HdrConfig):
+        self.config = config
+
+    def target(self, relative: Path) -> Path:
+        return self.config.out_dir / relative
+
+    def exists(self, relative: Path) -> bool:
+        return not self.config.overwrite and self.target(relative).exists()
+
+    def write(self, relative: Path, hdr: np.ndarray, attributes: dict[str, Any]) -> np.ndarray | None:
+        from xfix.exr import write_exr
+        from xfix.write import ensure_folder, write_atomic
+
+        path = self.target(relative)
+        ensure_folder(path.parent)
+        write_exr(path, hdr, half=self.config.half, compression=self.config.compression,
+                  attributes=attributes, overwrite=self.config.overwrite)
+        if not self.config.preview:
+            return None
+        preview = tone_map(hdr)
+        write_atomic(path.with_suffix(".png"), _png_bytes(preview), overwrite=self.config.overwrite)
+        return preview
+
+
+def _attributes(config: HdrConfig, source: Path, extra: dict[str, Any]) -> dict[str, Any]:
+    from xfix import __version__
+
+    return {"software": f"xfix {__version__}", "xfixSource": source.name, "xfixWeights": config.weights,
+            "xfixGamma": float(config.gamma), "xfixTau": float(config.tau), **extra}  # fmt: skip
+
+
+def _one(config, writer, reconstructor, source: str, relative: Path, load: Callable[[], tuple]) -> tuple:
+    """Reconstruct and write one frame; (HdrResult, preview or None)."""
+    if writer.exists(relative):
+        return HdrResult(source, writer.target(relative), "skipped", "output exists (use --overwrite)"), None
+    start = perf_counter()
+    try:
+        linear, attributes = load()
+        hdr = reconstruct(reconstructor, linear)
+        preview = writer.write(relative, hdr, attributes)
+    except XfixError as error:
+        return HdrResult(source, None, "failed", error.message if error.path else str(error)), None
+    peak = float(hdr.max()) if hdr.size else 0.0
+    return HdrResult(source, writer.target(relative), "done", "", perf_counter() - start, peak), preview
+
+
+def run_hdr(config: HdrConfig, *, on_result: Callable[[HdrResult], None] | None = None,
+            reconstructor: Any = None) -> HdrSummary:
+    """Reconstruct every input frame of `config`; returns the summary (failed frames counted, not raised).
+
+    UsageError / ProfileError for a bad request (raised before anything is written)."""
+    items = plan(config.inputs)
+    if not items:
+        raise UsageError("no inputs")
+    reconstructor = reconstructor or load_reconstructor(config.weights, gamma=config.gamma, tau=config.tau,
+                                                        device=config.device)
+    writer, summary = _Writer(config), HdrSummary()
+
+    def report(result: HdrResult) -> None:
+        summary.results.append(result)
+        if on_result:
+            on_result(result)
+
+    for item in items:
+        if item.kind == "image":
+            def load(path=item.path):
+                linear, exif = read_image(path, config.max_megapixels)
+                return linear, _attributes(config, path, exif)
+
+            report(_one(config, writer, reconstructor, str(item.path), item.output, load)[0])
+        else:
+            _run_video(config, writer, reconstructor, item, report)
+    return summary
+
+
+def _run_video(config: HdrConfig, writer: _Writer, reconstructor: Any, item: Item, report) -> None:
+    from xfix.colour import srgb_decode
+
+    previews: list[np.ndarray] = []
+    count = 0
+    try:
+        for index, frame in enumerate(video_frames(item.path), start=1):
+            count = index
+
+            def load(frame=frame, index=index):
+                linear = srgb_decode(frame.astype(np.float32) / 255.0).astype(np.float32)
+                return linear, _attributes(config, item.path, {"xfixFrame": index})
+
+            relative = item.output / f"frame_{index:06d}.exr"
+            result, preview = _one(config, writer, reconstructor, f"{item.path}#{index}", relative, load)
+            report(result)
+            if preview is not None:
+                previews.append(preview)
+    except XfixError as error:
+        report(HdrResult(f"{item.path}#{count + 1}", None, "failed", error.message))
+    if count == 0:
+        report(HdrResult(str(item.path), None, "failed", "no frames could be read"))
+    if config.preview and previews:
+        _write_preview_video(config, item, previews)
+
+
+def _write_preview_video(config: HdrConfig, item: Item, previews: list[np.ndarray]) -> None:
+    """The tone-mapped frames as an MP4 (H.264) next to the EXR frames."""
+    import imageio
+
+    from xfix.write import write_atomic
+
+    target = config.out_dir / item.output / f"{item.path.stem}_preview.mp4"
+    with tempfile.TemporaryDirectory(prefix="xfix-mp4-") as folder:
+        path = Path(folder) / "preview.mp4"
+        with imageio.get_writer(str(path), format="FFMPEG", fps=video_fps(item.path), codec="libx264",
+                                macro_block_size=2, quality=8) as out:
+            for frame in previews:
+                out.append_data(frame[: frame.shape[0] // 2 * 2, : frame.shape[1] // 2 * 2])
+        write_atomic(target, path.read_bytes(), overwrite=config.overwrite)
