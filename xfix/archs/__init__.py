@@ -19,6 +19,7 @@ _MODULES: dict[str, str] = {
     "whitebox": "xfix.archs.whitebox",
     "highlights": "xfix.archs.highlights",
     "hdrcnn": "xfix.archs.hdrcnn",
+    "sice": "xfix.archs.sice",
 }
 
 
