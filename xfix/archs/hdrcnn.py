@@ -11,8 +11,9 @@ The network predicts a residual over log f^-1(D), and its last layer starts at z
 returns the naive reconstruction (inverse curve, nothing filled in). `gamma` is the paper's control trick,
 y = g * y(D^(1/g)): g > 1 brightens reconstructed highlights, g = 1 changes nothing.
 
-The recipe's loss is L2 in the log domain weighted by the mask, as the paper's (plus a small unweighted L1 term
-that keeps the prediction sane where it is not used), and optionally
+The recipe's loss is L1 in the log domain weighted by the mask (the paper's L2 is the `saturated_loss` option:
+on held-out scenes it over-brightened large clipped skies), plus a small unweighted L1 term that keeps the
+prediction sane where it is not used, and optionally
 the single-frame temporal regularisation of Eilertsen et al. CVPR 2019: the prediction for a slightly moved,
 rotated or zoomed input must equal the moved prediction, which stops video frames flickering.
 """
@@ -39,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "gamma": 1.0,
 }
 TRAINING_DEFAULTS: dict[str, Any] = {  # read by the recipe and the HDR trainer only; profiles may set them
+    "saturated_loss": "l1",  # l1, or l2 as the paper (which over-brightened large flat clipped skies here)
     "unsaturated_weight": 0.1,
     "temporal_weight": 0.0,
     "jpeg_probability": 0.0,
@@ -146,7 +148,7 @@ def warp(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
 
 
 class HDRRecipe:
-    """Mask-weighted L2 in the log domain (+ `unsaturated_weight` x plain L1), and with `temporal_weight` > 0
+    """Mask-weighted L1 or L2 in the log domain (+ `unsaturated_weight` x plain L1); with `temporal_weight` > 0
     the CVPR 2019 stability term |y(T(D)) - T(y(D))| weighted by the mask of T(D)."""
 
     margin = 8  # px at the border ignored by the temporal term (the warp repeats edge pixels there)
@@ -154,6 +156,9 @@ class HDRRecipe:
     def __init__(self, model: HDRCNN, settings: Mapping[str, Any]):
         settings = {**TRAINING_DEFAULTS, **dict(settings)}
         self.unsaturated_weight = float(settings["unsaturated_weight"])
+        if settings["saturated_loss"] not in ("l1", "l2"):
+            raise ValueError(f"saturated_loss must be l1 or l2, got {settings['saturated_loss']!r}")
+        self.power = 2 if settings["saturated_loss"] == "l2" else 1
         self.temporal_weight = float(settings["temporal_weight"])
 
     @staticmethod
@@ -166,7 +171,7 @@ class HDRRecipe:
         mask = saturation_mask(display, model.tau)
         prediction = model.predict_log(display)
         error = (prediction - torch.log(target.clamp(min=0.0) + EPS)).abs()
-        saturated = self._weighted(error**2, mask)
+        saturated = self._weighted(error**self.power, mask)
         total = saturated + self.unsaturated_weight * error.mean()
         logs = {"saturated": float(saturated.detach()), "all": float(error.mean().detach())}
         if self.temporal_weight > 0:

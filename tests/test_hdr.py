@@ -1,0 +1,301 @@
+"""xfix hdr: the mask and blend formulas, the gamma control, the network's receptive field and tiling, EXR
+round-trips, input planning (natural frame order, video), the shipped weights, and the command end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from xfix.archs.hdrcnn import EPS, RECEPTIVE_FIELD, blend, build, saturation_mask
+from xfix.cli import app
+from xfix.colour import srgb_decode, srgb_encode
+from xfix.errors import UsageError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write_png(path: Path, image: np.ndarray) -> Path:
+    import cv2
+
+    cv2.imwrite(str(path), np.ascontiguousarray(image[..., ::-1]))
+    return path
+
+
+def _sun_image(h: int = 64, w: int = 96) -> np.ndarray:
+    """uint8 sRGB: a sky gradient with a clipped sun disc in it."""
+    y, x = np.mgrid[0:h, 0:w]
+    sky = np.stack([0.35 + 0.3 * x / w, 0.5 + 0.2 * y / h, 0.8 * np.ones_like(x, float)], axis=-1)
+    sun = ((y - h / 2) ** 2 + (x - w / 2) ** 2) < (h / 5) ** 2
+    sky[sun] = 1.0
+    return np.round(np.clip(sky, 0, 1) * 255).astype(np.uint8)
+
+
+def _random_model(gamma: float = 1.0, tau: float = 0.95):
+    torch.manual_seed(0)
+    model = build({"gamma": gamma, "tau": tau}).eval()
+    torch.nn.init.normal_(model.out.weight, std=0.2)
+    return model
+
+
+# ---------------------------------------------------------------- formulas
+
+
+def test_mask_matches_numpy_reference():
+    rng = np.random.default_rng(0)
+    display = rng.random((2, 3, 8, 8)).astype(np.float32)
+    display[0, 1, :2] = 1.0
+    for tau in (0.0, 0.5, 0.95):
+        reference = np.maximum(0.0, display.max(axis=1, keepdims=True) - tau) / (1.0 - tau)
+        got = saturation_mask(torch.from_numpy(display), tau).numpy()
+        np.testing.assert_allclose(got, reference, atol=1e-6)
+    assert saturation_mask(torch.full((1, 3, 2, 2), 0.9), 0.95).max() == 0.0
+    assert saturation_mask(torch.ones(1, 3, 2, 2), 0.95).min() == 1.0
+
+
+def test_blend_matches_numpy_reference():
+    rng = np.random.default_rng(1)
+    linear = rng.random((1, 3, 5, 7)).astype(np.float32)
+    log_y = rng.normal(1.0, 1.0, (1, 3, 5, 7)).astype(np.float32)
+    mask = rng.random((1, 1, 5, 7)).astype(np.float32)
+    reference = (1 - mask) * linear + mask * (np.exp(log_y) - EPS)
+    got = blend(*(torch.from_numpy(a) for a in (linear, log_y, mask))).numpy()
+    np.testing.assert_allclose(got, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_forward_is_the_paper_formula():
+    """H = (1 - a) f^-1(D) + a exp(y(D)), with D the display values of the linear input."""
+    model = _random_model()
+    x = torch.from_numpy(srgb_decode(_sun_image().astype(np.float32) / 255)).permute(2, 0, 1)[None].float()
+    with torch.no_grad():
+        out = model(x).numpy()
+        d = srgb_encode(x.numpy())
+        log_y = model.predict_log(torch.from_numpy(d)).numpy()
+    a = np.maximum(0, d.max(axis=1, keepdims=True) - 0.95) / 0.05
+    reference = (1 - a) * srgb_decode(d) + a * (np.exp(log_y) - EPS)
+    np.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-5)
+    unsaturated = a[0, 0] == 0
+    np.testing.assert_allclose(out[0][:, unsaturated], x.numpy()[0][:, unsaturated], atol=1e-6)
+
+
+def test_untrained_network_is_the_naive_reconstruction():
+    model = build({}).eval()
+    x = torch.rand(1, 3, 32, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), x, atol=1e-5, rtol=1e-5)
+
+
+def test_gamma_one_is_the_identity_and_gamma_above_one_brightens():
+    x = torch.from_numpy(srgb_decode(_sun_image().astype(np.float32) / 255)).permute(2, 0, 1)[None].float()
+    plain, g1 = _random_model(), _random_model(gamma=1.0)
+    g1.gamma = 1.0 + 1e-9  # forces the y = f(x^(1/g))^g path
+    with torch.no_grad():
+        torch.testing.assert_close(g1(x), plain(x), atol=1e-4, rtol=1e-4)
+        bright = _random_model(gamma=1.3)
+        for model in (plain, bright):
+            torch.nn.init.zeros_(model.out.weight)
+            torch.nn.init.constant_(model.out.bias, 1.0)  # the network says: e times brighter than clipped
+        sun = x.amin(dim=1)[0] >= 1.0
+        assert (bright(x)[0][:, sun] > plain(x)[0][:, sun] * 1.05).all()
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="tau"):
+        saturation_mask(torch.ones(1, 3, 2, 2), 1.0)
+    with pytest.raises(ValueError, match="gamma"):
+        build({"gamma": 0.0})
+    with pytest.raises(ValueError, match="multiples"):
+        build({}).residual(torch.rand(1, 3, 30, 32))
+
+
+# ---------------------------------------------------------------- receptive field and tiling
+
+
+def test_receptive_field_covers_the_measured_one():
+    model = _random_model()
+    d = (torch.rand(1, 3, 576, 576) * 0.3 + 0.7).requires_grad_(True)
+    model.residual(d)[0, :, 288, 288].sum().backward()
+    ys, xs = torch.nonzero(d.grad.abs().amax(dim=(0, 1)) > 0, as_tuple=True)
+    reach = max(288 - int(ys.min()), int(ys.max()) - 288, 288 - int(xs.min()), int(xs.max()) - 288)
+    assert 150 < reach <= RECEPTIVE_FIELD
+
+
+def test_tiled_run_equals_whole_run():
+    from xfix.profile import Corrector, Profile
+
+    model = _random_model()
+    arch = __import__("xfix.archs.hdrcnn", fromlist=["ARCHITECTURE"]).ARCHITECTURE
+    profile = Profile("t", "t", "hdrcnn", "linear-srgb", REPO)
+    runner = Corrector(profile, arch, model, torch.device("cpu"), {}, profile.inference)
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.random((800, 832, 3), dtype=np.float32) * 1.3, 0, 1)
+    with torch.inference_mode():
+        whole = runner._run_whole(image)
+        tiled = runner._run_tiled(image, 768)
+    np.testing.assert_allclose(tiled, whole, atol=2e-4, rtol=1e-4)
+
+
+# ---------------------------------------------------------------- EXR
+
+
+@pytest.mark.parametrize("half", [True, False])
+@pytest.mark.parametrize("compression", ["zip", "piz", "dwaa", "none"])
+def test_exr_round_trip_keeps_values_above_one(tmp_path, half, compression):
+    from xfix.exr import read_exr, write_exr
+
+    rng = np.random.default_rng(0)
+    pixels = (rng.random((16, 24, 3)) * 4).astype(np.float32)
+    pixels[0, 0] = (1000.5, 2.0, 70000.0)
+    path = tmp_path / "x.exr"
+    attributes = {"expTime": 0.01, "capDate": "2024"}
+    write_exr(path, pixels, half=half, compression=compression, attributes=attributes)
+    back, header = read_exr(path)
+    expected = np.minimum(pixels, 65504.0) if half else pixels
+    if compression == "dwaa":  # lossy: small relative errors, large values still large
+        relative = np.abs(back - expected) / np.maximum(expected, 0.01)
+        assert np.median(relative) < 0.01 and back[0, 0, 0] > 900
+    else:
+        np.testing.assert_allclose(back, expected, rtol=2e-3 if half else 0)
+        assert back[0, 0, 0] > 999
+    assert header["expTime"] == pytest.approx(0.01)
+    assert header["chromaticities"][:2] == pytest.approx((0.64, 0.33))
+
+
+def test_exr_refuses_an_existing_file_and_leaves_no_temporary(tmp_path):
+    from xfix.errors import WriteError
+    from xfix.exr import write_exr
+
+    path = tmp_path / "x.exr"
+    write_exr(path, np.ones((4, 4, 3), np.float32))
+    with pytest.raises(WriteError, match="exists"):
+        write_exr(path, np.ones((4, 4, 3), np.float32))
+    assert [p.name for p in tmp_path.iterdir()] == ["x.exr"]
+
+
+def test_exr_of_other_primaries_is_converted(tmp_path):
+    import OpenEXR
+
+    from xfix.exr import read_exr
+
+    grey = np.full((4, 4, 3), 2.0, np.float16)
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage,
+              "chromaticities": (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767)}  # ACES AP0
+    with OpenEXR.File(header, {"RGB": grey}) as handle:
+        handle.write(str(tmp_path / "aces.exr"))
+    back, _ = read_exr(tmp_path / "aces.exr")
+    np.testing.assert_allclose(back, 2.0, rtol=2e-2)  # neutral stays neutral
+
+
+def test_exif_attributes():
+    from xfix.exr import exif_attributes
+
+    got = exif_attributes({"exposure_time": 0.008, "f_number": 2.8, "iso": 400,
+                           "datetime": "2024:06:01 12:00:00", "camera": None})
+    assert got == {"expTime": 0.008, "aperture": 2.8, "isoSpeed": 400.0, "capDate": "2024:06:01 12:00:00"}
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def test_frames_of_a_folder_come_in_natural_order(tmp_path):
+    from xfix.hdr import plan
+
+    for name in ("frame_10.png", "frame_2.png", "frame_1.png", ".hidden.png", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    items = plan((tmp_path,))
+    assert [i.path.name for i in items] == ["frame_1.png", "frame_2.png", "frame_10.png"]
+    assert [str(i.output) for i in items] == ["frame_1.exr", "frame_2.exr", "frame_10.exr"]
+
+
+def test_plan_refuses_missing_inputs_and_name_clashes(tmp_path):
+    from xfix.errors import InputError
+    from xfix.hdr import HdrConfig, plan
+
+    with pytest.raises(InputError, match="not found"):
+        plan((tmp_path / "nope.jpg",))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for folder in ("a", "b"):
+        (tmp_path / folder / "x.png").write_bytes(b"x")
+    with pytest.raises(UsageError, match="both write"):
+        plan((tmp_path / "a", tmp_path / "b"))
+    with pytest.raises(UsageError, match="gamma"):
+        HdrConfig(inputs=(tmp_path,), out_dir=tmp_path, gamma=0.0)
+
+
+# ---------------------------------------------------------------- the shipped weights and the command
+
+
+def _shipped(weights: str):
+    from xfix.hdr import load_reconstructor
+
+    return load_reconstructor(weights, device="cpu")
+
+
+@pytest.mark.parametrize("weights", ["default", "compressed", "video"])
+def test_shipped_weights_fill_in_a_clipped_highlight(weights):
+    """A clipped region of a held-out-like scene comes back above the clipping level, the rest unchanged."""
+    from xfix.hdr import reconstruct
+
+    image = _sun_image(96, 128)
+    linear = srgb_decode(image.astype(np.float32) / 255).astype(np.float32)
+    out = reconstruct(_shipped(weights), linear)
+    sun = image.min(axis=2) == 255
+    assert out[sun].mean() > 1.1  # an untrained network gives 1.0 (the naive reconstruction)
+    np.testing.assert_allclose(out[image.max(axis=2) < 240], linear[image.max(axis=2) < 240], atol=1e-5)
+
+
+def test_cli_end_to_end(tmp_path):
+    from xfix.exr import read_exr
+
+    _write_png(tmp_path / "sun.png", _sun_image())
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["hdr", str(tmp_path / "sun.png"), "-o", str(out), "--gamma", "1.2",
+                                      "--preview", "--exr-compression", "piz", "--float"])
+    assert result.exit_code == 0, result.output
+    pixels, header = read_exr(out / "sun.exr")
+    assert pixels.shape == (64, 96, 3) and pixels.max() > 1.1
+    assert header["xfixGamma"] == pytest.approx(1.2) and header["xfixWeights"] == "default"
+    assert (out / "sun.png").is_file()
+    again = CliRunner().invoke(app, ["hdr", str(tmp_path / "sun.png"), "-o", str(out), "--video"])
+    assert again.exit_code == 0 and "skipped" in again.output
+
+
+def test_cli_corrupt_input_is_a_clear_error_without_partial_output(tmp_path):
+    _write_png(tmp_path / "good.png", _sun_image())
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 40)
+    out = tmp_path / "out"
+    args = ["hdr", str(tmp_path / "bad.jpg"), str(tmp_path / "good.png"), "-o", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "bad.jpg" in result.output and "corrupt" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["good.exr"]  # no bad.exr, no temporary file
+
+
+def test_cli_video_and_weights_conflict(tmp_path):
+    result = CliRunner().invoke(app, ["hdr", str(tmp_path), "--video", "--weights", "compressed"])
+    assert result.exit_code == 2 and "--video" in result.output
+
+
+def test_video_input_gives_numbered_frames(tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
+    import imageio
+
+    from xfix.exr import read_exr
+    from xfix.hdr import HdrConfig, run_hdr
+
+    frames = [np.roll(_sun_image(64, 96), 3 * k, axis=1) for k in range(3)]
+    with imageio.get_writer(str(tmp_path / "clip.mp4"), format="FFMPEG", fps=10, codec="libx264",
+                            quality=9, macro_block_size=16) as writer:
+        for frame in frames:
+            writer.append_data(frame)
+    out = tmp_path / "out"
+    summary = run_hdr(HdrConfig(inputs=(tmp_path / "clip.mp4",), out_dir=out, weights="video", preview=True))
+    assert summary.failed == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["clip_preview.mp4", "frame_000001.exr", "frame_000001.png", "frame_000002.exr",
+                     "frame_000002.png", "frame_000003.exr", "frame_000003.png"]
+    assert read_exr(out / "frame_000002.exr")[0].shape == (64, 96, 3)
