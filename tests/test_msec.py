@@ -26,6 +26,20 @@ def test_untrained_network_returns_its_input():
         assert torch.allclose(build(SMALL)(x), x, atol=1e-5)
 
 
+def test_affine_coarse_output_starts_as_identity_and_carries_its_gain_to_every_band():
+    """A uniform gain predicted at the coarsest level must brighten the detail bands too, so the whole image is
+    scaled, not only its low frequencies."""
+    torch.manual_seed(0)
+    model = build({**SMALL, "coarse_output": "affine"})
+    x = torch.rand(1, 3, 64, 96) * 0.4
+    with torch.no_grad():
+        assert torch.allclose(model(x), x, atol=1e-5)
+        model.coarse.out.bias[[0, 4, 8]] = 0.5  # matrix I + 0.5 I: a gain of 1.5 on every channel
+        assert torch.allclose(model(x), 1.5 * x, atol=1e-4)
+    with pytest.raises(ValueError, match="coarse_output"):
+        build({**SMALL, "coarse_output": "curve"})
+
+
 def test_levels_come_coarsest_first_at_pyramid_sizes():
     levels = build(SMALL).forward_levels(torch.rand(1, 3, 64, 96))
     assert [tuple(level.shape[-2:]) for level in levels] == [(8, 12), (16, 24), (32, 48), (64, 96)]

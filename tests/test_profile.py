@@ -20,7 +20,6 @@ from xfix.errors import ProfileError, UsageError
 from xfix.frame import Frame, SourceInfo
 from xfix.profile import Corrector, load_profile, load_weights, profile_search_path, read_profile
 
-
 # ---------------------------------------------------------------- a tiny convolutional test architecture
 
 

@@ -5,8 +5,8 @@ variants, and the shipped weights on synthetic badly exposed photos."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import cv2
 import fixtures

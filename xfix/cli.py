@@ -26,8 +26,10 @@ from xfix.cli_common import (
     Debug,
     Device,
     JsonOut,
-    exit_codes,
+    Overwrite,
+    Quiet,
     correction_overrides,
+    exit_codes,
     stderr_console,
 )
 from xfix.errors import UsageError, XfixError
@@ -142,14 +144,12 @@ def correct(
         typer.Option(help="Override the detected input colour space.", show_default=False),
     ] = None,
     suffix: Annotated[str, typer.Option(help="Added to each output file name before the extension.")] = "",
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them).")
-    ] = False,
+    overwrite: Overwrite = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")
     ] = False,
     json_out: JsonOut = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print failures only.")] = False,
+    quiet: Quiet = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="One line per file with details.")] = False,
     strip_gps: Annotated[bool, typer.Option("--strip-gps", help="Do not copy GPS position tags.")] = False,
     max_megapixels: Annotated[

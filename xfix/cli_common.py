@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import contextmanager
 from enum import Enum
-import json
 from typing import Annotated, Any, Iterator
 
 import typer
@@ -26,6 +26,10 @@ class Device(str, Enum):
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
 JsonOut = Annotated[
     bool, typer.Option("--json", help="One JSON object per file on stdout, nothing else there.")
+]
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Print failures only.")]
+Overwrite = Annotated[
+    bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them).")
 ]
 
 

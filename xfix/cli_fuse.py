@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from xfix.cli_common import EXIT_FAILED, EXIT_OK, Debug, JsonOut, exit_codes, stderr_console
+from xfix.cli_common import EXIT_FAILED, EXIT_OK, Debug, JsonOut, Overwrite, exit_codes, stderr_console
 from xfix.errors import InputError, UsageError
 
 
@@ -80,9 +80,7 @@ def fuse(
     output_space: Annotated[FuseSpace, typer.Option(help="Colour space of the outputs.")] = FuseSpace.srgb,
     align: Annotated[bool, typer.Option(help="Correct small hand-held shifts between frames.")] = True,
     deghost: Annotated[bool, typer.Option(help="Keep moving objects from the middle exposure only.")] = True,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them).")
-    ] = False,
+    overwrite: Overwrite = False,
     strip_gps: Annotated[bool, typer.Option("--strip-gps", help="Do not copy GPS position tags.")] = False,
     json_out: JsonOut = False,
     debug: Debug = False,

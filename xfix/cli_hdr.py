@@ -9,7 +9,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from xfix.cli_common import EXIT_FAILED, EXIT_OK, Debug, Device, JsonOut, exit_codes, stderr_console
+from xfix.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Debug,
+    Device,
+    JsonOut,
+    Overwrite,
+    Quiet,
+    exit_codes,
+    stderr_console,
+)
 from xfix.errors import UsageError
 
 
@@ -51,12 +61,10 @@ def hdr(
     preview: Annotated[
         bool, typer.Option("--preview", help="Also write a tone-mapped PNG per frame (and an MP4 for video).")
     ] = False,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them).")
-    ] = False,
+    overwrite: Overwrite = False,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
     json_out: JsonOut = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print failures only.")] = False,
+    quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
     """Reconstruct HDR from 8-bit photos or video frames: one OpenEXR (linear Rec.709) per frame."""

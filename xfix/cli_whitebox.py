@@ -8,7 +8,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from xfix.cli_common import EXIT_FAILED, EXIT_OK, Debug, Device, JsonOut, exit_codes, stderr_console
+from xfix.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Debug,
+    Device,
+    JsonOut,
+    Overwrite,
+    Quiet,
+    exit_codes,
+    stderr_console,
+)
 from xfix.errors import UsageError
 
 
@@ -28,14 +38,14 @@ def apply(
     quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG quality.")] = 95,
     output_space: Annotated[str, typer.Option(help="srgb | adobergb | prophoto.")] = "srgb",
     suffix: Annotated[str, typer.Option(help="Added to each output file name before the extension.")] = "",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    overwrite: Overwrite = False,
     strength: Annotated[
         Optional[float],
         typer.Option(min=0.0, max=1.0, help="Blend with the input (default: the edit's saved strength)."),
     ] = None,
     device: Annotated[Device, typer.Option(help="Where the edit runs.")] = Device.cpu,
     json_out: JsonOut = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print failures only.")] = False,
+    quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
     """Apply a saved edit to IMAGES (the same photo, or others, e.g. the rest of a burst)."""

@@ -78,7 +78,7 @@ def run_hdr_training(config: HdrTrainConfig, *, on_progress: Callable[[dict], No
     """Train `config.profile` for `config.minutes`, export `out/<profile>.safetensors`, record its sha256 in
     the profile file and write the model card. Returns xfix.train.TrainResult."""
     from xfix.devices import select_device
-    from xfix.train import TrainConfig, TrainResult, Trainer, _finish, _resolve
+    from xfix.train import TrainConfig, Trainer, TrainResult, _finish, _resolve
 
     command = shlex.join(["python", "-m", "xfix.hdr_train", config.profile, str(config.minutes)]
                          + ([config.init_from] if config.init_from else []))

@@ -24,11 +24,12 @@ import dataclasses
 import hashlib
 import logging
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
+
+import tomllib
 
 from xfix.archs import architecture_names
 from xfix.colour import RGB_SPACES

@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from xfix.archs import Architecture
+from xfix.archs.adversarial import critic_lsgan_step, generator_lsgan_loss
 from xfix.data.highlights import highlight_pair
 
 DEPTH = 4  # pooling levels: H and W are padded to multiples of 2**DEPTH
@@ -187,7 +188,7 @@ class HighlightsRecipe:
             fake = critic.features(inp, out.clamp(0, 1))
             with torch.no_grad():
                 real = critic.features(inp, target)
-            fooling = ((critic.head(fake[-1]) - 1) ** 2).mean()
+            fooling = generator_lsgan_loss(critic.head(fake[-1]))
             perceptual = sum(F.l1_loss(f, r) for f, r in zip(fake, real)) / len(fake)
             critic.requires_grad_(True)
             total = total + self.adversarial_weight * fooling + self.perceptual_weight * perceptual
@@ -199,12 +200,7 @@ class HighlightsRecipe:
         if not self.adversarial(step):
             return {}
         critic = self.critic.to(inp.device)
-        real, fake = critic(inp, target), critic(inp, self._last_output)
-        critic_loss = 0.5 * (((real - 1) ** 2).mean() + (fake**2).mean())
-        self.critic_optimiser.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self.critic_optimiser.step()
-        return {"critic": float(critic_loss.detach())}
+        return critic_lsgan_step(self.critic_optimiser, critic(inp, target), critic(inp, self._last_output))
 
 
 ARCHITECTURE = Architecture(

@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from xfix.archs import Architecture
+from xfix.archs.adversarial import critic_lsgan_step, generator_lsgan_loss
 from xfix.pyramid import gaussian_pyramid, laplacian_pyramid, upsample
 
 DEFAULTS: dict[str, Any] = {
@@ -24,6 +25,11 @@ DEFAULTS: dict[str, Any] = {
     "coarse_depth": 3,
     "fine_depth": 2,
     "pyramid_scale": [1.0, 1.0, 1.0, 1.0],  # the paper's S vector, finest level first
+    # "residual": the coarse U-Net adds a correction to the coarsest level (the paper). "affine": it predicts
+    # a per-pixel 3x4 colour transform of that level, and the finer bands are carried up through the same
+    # transform before refinement, so brightening a photo also brightens its detail without the refiners
+    # having to relearn the gain at every level (the inductive bias of bilateral-grid correctors).
+    "coarse_output": "residual",
     "fusion": False,  # post-process: Mertens fusion of input and result (the authors' optional `fusion`)
     "hist_adjust": False,  # post-process: black/white point stretch of the result (the authors' `pp`)
 }
@@ -82,15 +88,19 @@ class MSEC(nn.Module):
     """
 
     def __init__(self, levels: int, coarse_width: int, fine_width: int, coarse_depth: int, fine_depth: int,
-                 pyramid_scale: Sequence[float], fusion: bool = False, hist_adjust: bool = False):
+                 pyramid_scale: Sequence[float], fusion: bool = False, hist_adjust: bool = False,
+                 coarse_output: str = "residual"):
         super().__init__()
         self.fusion, self.hist_adjust = bool(fusion), bool(hist_adjust)
         if len(pyramid_scale) != levels:
             raise ValueError(f"pyramid_scale needs {levels} values, got {len(pyramid_scale)}")
+        if coarse_output not in ("residual", "affine"):
+            raise ValueError(f"coarse_output must be 'residual' or 'affine', got {coarse_output!r}")
         self.levels = levels
+        self.affine = coarse_output == "affine"
         self.register_buffer("pyramid_scale", torch.tensor(list(pyramid_scale), dtype=torch.float32),
                              persistent=False)
-        self.coarse = UNet(3, 3, coarse_width, coarse_depth, global_context=True)
+        self.coarse = UNet(3, 12 if self.affine else 3, coarse_width, coarse_depth, global_context=True)
         self.refiners = nn.ModuleList(UNet(6, 3, fine_width, fine_depth) for _ in range(levels - 1))
 
     def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -98,9 +108,15 @@ class MSEC(nn.Module):
             raise ValueError(f"msec expects (B, 3, H, W), got {tuple(x.shape)}")
         bands = laplacian_pyramid(x, self.levels)  # finest first
         bands = [band * scale for band, scale in zip(bands, self.pyramid_scale)]
-        y = bands[-1] + self.coarse(bands[-1])
+        coefficients = self.coarse(bands[-1])
+        if self.affine:
+            y = bands[-1] + apply_affine(coefficients, bands[-1], offset=True)
+        else:
+            y = bands[-1] + coefficients
         outputs = [y]
         for refiner, band in zip(self.refiners, reversed(bands[:-1])):
+            if self.affine:  # a band is a difference of colours: it takes the transform's gain, not its offset
+                band = band + apply_affine(upsample(coefficients, band.shape[-2:]), band, offset=False)
             merged = upsample(y, band.shape[-2:]) + band
             # the refiner sees the merged image and its band, so it can tell detail from artefact
             y = merged + refiner(torch.cat([merged, band], dim=1))
@@ -114,6 +130,13 @@ class MSEC(nn.Module):
         if self.hist_adjust:
             y = stretch_histogram(y)
         return y
+
+
+def apply_affine(coefficients: torch.Tensor, x: torch.Tensor, offset: bool) -> torch.Tensor:
+    """(B, 12, H, W) coefficients (a 3x3 matrix row by row, then a 3-vector offset) applied to (B, 3, H, W)."""
+    matrix = coefficients[:, :9].unflatten(1, (3, 3))  # (B, 3, 3, H, W)
+    out = (matrix * x[:, None]).sum(dim=2)
+    return out + coefficients[:, 9:] if offset else out
 
 
 def fuse_with_input(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -186,7 +209,7 @@ class MSECRecipe:
         if self.adversarial(step):
             critic = self.critic.to(inp.device)
             critic.requires_grad_(False)
-            fooling = ((critic(outputs[-1]) - 1) ** 2).mean()
+            fooling = generator_lsgan_loss(critic(outputs[-1]))
             critic.requires_grad_(True)
             total = total + self.adversarial_weight * fooling
             logs["adv"] = float(fooling.detach())
@@ -197,12 +220,7 @@ class MSECRecipe:
         if not self.adversarial(step):
             return {}
         critic = self.critic.to(inp.device)
-        real, fake = critic(target), critic(self._last_output)
-        critic_loss = 0.5 * (((real - 1) ** 2).mean() + (fake**2).mean())
-        self.critic_optimiser.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self.critic_optimiser.step()
-        return {"critic": float(critic_loss.detach())}
+        return critic_lsgan_step(self.critic_optimiser, critic(target), critic(self._last_output))
 
 
 ARCHITECTURE = Architecture(
