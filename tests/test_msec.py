@@ -40,6 +40,20 @@ def test_affine_coarse_output_starts_as_identity_and_carries_its_gain_to_every_b
         build({**SMALL, "coarse_output": "curve"})
 
 
+def test_residual_weights_start_an_affine_network_that_computes_the_same():
+    from xfix.archs.msec import residual_to_affine
+
+    torch.manual_seed(0)
+    residual = build(SMALL)
+    with torch.no_grad():
+        residual.coarse.out.weight.normal_(0, 0.1)  # a trained-looking residual
+        affine = build({**SMALL, "coarse_output": "affine"})
+        affine.load_state_dict(residual_to_affine(residual.state_dict(), affine))
+        x = torch.rand(1, 3, 64, 96)
+        assert not torch.allclose(residual(x), x, atol=1e-3)
+        assert torch.allclose(affine(x), residual(x), atol=1e-6)
+
+
 def test_levels_come_coarsest_first_at_pyramid_sizes():
     levels = build(SMALL).forward_levels(torch.rand(1, 3, 64, 96))
     assert [tuple(level.shape[-2:]) for level in levels] == [(8, 12), (16, 24), (32, 48), (64, 96)]

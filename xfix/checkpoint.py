@@ -172,6 +172,8 @@ def init_from_weights(trainer: Trainer, out: Path) -> None:
     if not path.is_file():
         raise UsageError(f"--init-from-weights: no weights at {path}")
     state = load_file(str(path))
+    if trainer.setup.arch.adapt_weights is not None:
+        state = trainer.setup.arch.adapt_weights(state, trainer.model)
     trainer.model.load_state_dict(state)
     trainer.ema.load_state_dict(state)
 

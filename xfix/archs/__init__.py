@@ -46,6 +46,8 @@ class Architecture:
     recipe: Callable[..., Any] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     pairs: Callable[..., Any] | None = None  # training pairs (photo, rng, encoding, ev_range); None: make_pair
+    # adapt_weights(state, model) -> state: lets --init-from-weights start from weights of an earlier variant
+    adapt_weights: Callable[..., Any] | None = None
 
 
 def architecture_names() -> tuple[str, ...]:

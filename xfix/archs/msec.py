@@ -156,6 +156,20 @@ def stretch_histogram(y: torch.Tensor, low: float = 0.005, high: float = 0.995, 
     return ((y - black) / span).clamp(0.0, 1.0)
 
 
+def residual_to_affine(state: dict[str, torch.Tensor], model: MSEC) -> dict[str, torch.Tensor]:
+    """Weights of a residual-coarse network -> the same network with an affine coarse output (`model`'s kind).
+
+    The old residual becomes the transform's offset and its matrix starts at zero, so the adapted network
+    computes exactly what the old one did and training continues from there."""
+    weight, bias = state.get("coarse.out.weight"), state.get("coarse.out.bias")
+    if not model.affine or weight is None or weight.shape[0] != 3:
+        return state
+    new_weight = weight.new_zeros((12, *weight.shape[1:]))
+    new_bias = bias.new_zeros(12)
+    new_weight[9:], new_bias[9:] = weight, bias
+    return {**state, "coarse.out.weight": new_weight, "coarse.out.bias": new_bias}
+
+
 def build(settings: Mapping[str, Any]) -> MSEC:
     merged = {**DEFAULTS, **dict(settings)}
     return MSEC(**{key: merged[key] for key in DEFAULTS})  # training-only keys are the recipe's
@@ -234,4 +248,5 @@ ARCHITECTURE = Architecture(
     supports_half=False,
     recipe=MSECRecipe,
     defaults={**DEFAULTS, **TRAINING_DEFAULTS},
+    adapt_weights=residual_to_affine,
 )
