@@ -29,7 +29,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, packaged as tomli (a declared dependency there)
+    import tomli as tomllib
 
 from xfix.archs import architecture_names
 from xfix.colour import RGB_SPACES
