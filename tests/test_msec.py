@@ -54,6 +54,57 @@ def test_residual_weights_start_an_affine_network_that_computes_the_same():
         assert torch.allclose(affine(x), residual(x), atol=1e-6)
 
 
+def test_exposure_statistics_tell_an_under_exposed_photo_from_a_dark_scene():
+    """The statistics the coarse level sees: a histogram that sums to one, percentiles in order, and the clipped
+    fraction; an exposure pushed down lowers the top percentile, which is the cue a mean of features lacks."""
+    from xfix.archs.msec import HISTOGRAM_BINS, QUANTILES, STATS_FEATURES, exposure_statistics
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 300, 400) ** 2
+    x[1] = (x[1] * 1.6).clamp(max=1.0)  # the second photo over-exposed: part of it clipped
+    stats = exposure_statistics(x)
+    assert stats.shape == (2, STATS_FEATURES)
+    assert torch.allclose(stats[:, :HISTOGRAM_BINS].sum(1) / 4.0, torch.ones(2), atol=1e-5)
+    q = len(QUANTILES)
+    quantiles = stats[:, HISTOGRAM_BINS : HISTOGRAM_BINS + 3 * q].reshape(2, q, 3)
+    assert (quantiles.diff(dim=1) >= 0).all()
+    clipped = stats[:, HISTOGRAM_BINS + 3 * q : HISTOGRAM_BINS + 3 * q + 3]
+    assert clipped[0].max() < 0.02 and clipped[1].min() > 0.2  # 1 - sqrt(0.98 / 1.6) = 0.22
+    darker = exposure_statistics(x[:1] * 0.5)
+    top = HISTOGRAM_BINS + 3 * (q - 1)  # red's 99.9th percentile
+    assert darker[0, top] < stats[0, top] * 0.6
+
+
+def test_statistics_branch_starts_silent_so_earlier_weights_keep_their_output():
+    from xfix.archs.msec import adapt_weights
+
+    torch.manual_seed(0)
+    plain = build({**SMALL, "coarse_output": "affine"})
+    with torch.no_grad():
+        plain.coarse.out.weight.normal_(0, 0.1)
+        with_stats = build({**SMALL, "coarse_output": "affine", "global_stats": True})
+        with_stats.load_state_dict(adapt_weights(plain.state_dict(), with_stats))
+        x = torch.rand(1, 3, 64, 96)
+        assert torch.allclose(with_stats(x), plain(x), atol=1e-6)
+        with_stats.coarse.stats[-1].bias.fill_(5.0)  # once trained, the statistics change the correction
+        assert not torch.allclose(with_stats(x), plain(x), atol=1e-3)
+
+
+def test_coarse_only_training_trains_the_coarse_level_alone():
+    model = build({**SMALL, "coarse_output": "affine", "global_stats": True})
+    recipe = MSECRecipe(model, {"coarse_only": True, "adversarial_after": 0, "adversarial_weight": 0.01})
+    with torch.no_grad():
+        model.coarse.out.weight.normal_(0, 0.1)  # past initialisation, so gradients reach the branch
+    x, t = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    loss, logs = recipe.loss(model, x, t, step=10)
+    assert set(logs) == {"coarse"}  # no adversarial term and no full-resolution loss
+    loss.backward()
+    assert model.coarse.stats[-1].weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.refiners.parameters())
+    with torch.no_grad():
+        assert torch.allclose(model.forward_coarse(x), model.forward_levels(x)[0])
+
+
 def test_levels_come_coarsest_first_at_pyramid_sizes():
     levels = build(SMALL).forward_levels(torch.rand(1, 3, 64, 96))
     assert [tuple(level.shape[-2:]) for level in levels] == [(8, 12), (16, 24), (32, 48), (64, 96)]

@@ -32,11 +32,19 @@ DEFAULTS: dict[str, Any] = {
     "coarse_output": "residual",
     "fusion": False,  # post-process: Mertens fusion of input and result (the authors' optional `fusion`)
     "hist_adjust": False,  # post-process: black/white point stretch of the result (the authors' `pp`)
+    # Feed the coarse U-Net's global context with statistics of the whole input (luminance histogram,
+    # percentiles, clipped fraction): whether highlights reach white or pile up clipped is the evidence that
+    # tells an under- or over-exposed photo from a dark or bright scene, and a mean of conv features
+    # captures it poorly.
+    "global_stats": False,
 }
 TRAINING_DEFAULTS: dict[str, Any] = {  # read by MSECRecipe only; listed so profile files may set them
     "pyramid_weight": 1.0,
     "adversarial_weight": 0.005,
     "adversarial_after": 10**9,
+    # Train the coarse level alone (its pyramid loss; the refiners are not run): global brightness and colour
+    # are where the error is, and a 32 px coarse level trains ten times faster than the whole pyramid.
+    "coarse_only": False,
 }
 
 
@@ -48,10 +56,12 @@ class UNet(nn.Module):
     """A small U-Net: (B, cin, H, W) -> (B, cout, H, W); any H, W (skips are resized to match).
 
     With `global_context`, the bottleneck also receives the image-wide mean of its features, which is what lets
-    the coarse level judge the exposure of the whole photo rather than of a neighbourhood.
+    the coarse level judge the exposure of the whole photo rather than of a neighbourhood. With `stats` > 0,
+    a small MLP of the (B, stats) vector given to forward joins that context.
     """
 
-    def __init__(self, cin: int, cout: int, width: int, depth: int, global_context: bool = False):
+    def __init__(self, cin: int, cout: int, width: int, depth: int, global_context: bool = False,
+                 stats: int = 0):
         super().__init__()
         widths = [width * 2**i for i in range(depth + 1)]
         self.inc = nn.Sequential(_conv(cin, widths[0]), _conv(widths[0], widths[0]))
@@ -59,6 +69,12 @@ class UNet(nn.Module):
             nn.Sequential(_conv(widths[i], widths[i + 1]), _conv(widths[i + 1], widths[i + 1])) for i in range(depth)
         )
         self.global_context = nn.Linear(widths[-1], widths[-1]) if global_context else None
+        self.stats = None
+        if stats:
+            self.stats = nn.Sequential(nn.Linear(stats, 64), nn.LeakyReLU(0.2), nn.Linear(64, widths[-1]))
+            # starts silent, so weights trained without statistics keep their output
+            nn.init.zeros_(self.stats[-1].weight)
+            nn.init.zeros_(self.stats[-1].bias)
         self.up = nn.ModuleList(
             nn.Sequential(_conv(widths[i + 1] + widths[i], widths[i]), _conv(widths[i], widths[i]))
             for i in reversed(range(depth))
@@ -67,13 +83,15 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out.weight)  # residual starts at zero: identity correction
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, stats: torch.Tensor | None = None) -> torch.Tensor:
         skips = [self.inc(x)]  # (B, w, H, W)
         for block in self.down:
             skips.append(block(F.avg_pool2d(skips[-1], 2, ceil_mode=True)))
         y = skips.pop()
         if self.global_context is not None:
             context = self.global_context(y.mean(dim=(2, 3)))  # (B, w_max)
+            if self.stats is not None and stats is not None:
+                context = context + self.stats(stats)
             y = y + F.leaky_relu(context, 0.2)[:, :, None, None]
         for block in self.up:
             skip = skips.pop()
@@ -89,7 +107,7 @@ class MSEC(nn.Module):
 
     def __init__(self, levels: int, coarse_width: int, fine_width: int, coarse_depth: int, fine_depth: int,
                  pyramid_scale: Sequence[float], fusion: bool = False, hist_adjust: bool = False,
-                 coarse_output: str = "residual"):
+                 coarse_output: str = "residual", global_stats: bool = False):
         super().__init__()
         self.fusion, self.hist_adjust = bool(fusion), bool(hist_adjust)
         if len(pyramid_scale) != levels:
@@ -100,19 +118,16 @@ class MSEC(nn.Module):
         self.affine = coarse_output == "affine"
         self.register_buffer("pyramid_scale", torch.tensor(list(pyramid_scale), dtype=torch.float32),
                              persistent=False)
-        self.coarse = UNet(3, 12 if self.affine else 3, coarse_width, coarse_depth, global_context=True)
+        self.global_stats = bool(global_stats)
+        self.coarse = UNet(3, 12 if self.affine else 3, coarse_width, coarse_depth, global_context=True,
+                           stats=STATS_FEATURES if self.global_stats else 0)
         self.refiners = nn.ModuleList(UNet(6, 3, fine_width, fine_depth) for _ in range(levels - 1))
 
     def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"msec expects (B, 3, H, W), got {tuple(x.shape)}")
-        bands = laplacian_pyramid(x, self.levels)  # finest first
-        bands = [band * scale for band, scale in zip(bands, self.pyramid_scale)]
-        coefficients = self.coarse(bands[-1])
-        if self.affine:
-            y = bands[-1] + apply_affine(coefficients, bands[-1], offset=True)
-        else:
-            y = bands[-1] + coefficients
+        bands, coefficients = self._coarse(x)
+        y = self._corrected_coarse(bands[-1], coefficients)
         outputs = [y]
         for refiner, band in zip(self.refiners, reversed(bands[:-1])):
             if self.affine:  # a band is a difference of colours: it takes the transform's gain, not its offset
@@ -123,6 +138,20 @@ class MSEC(nn.Module):
             outputs.append(y)
         return outputs
 
+    def _coarse(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The scaled Laplacian bands (finest first) and the coarse U-Net's output."""
+        bands = laplacian_pyramid(x, self.levels)
+        bands = [band * scale for band, scale in zip(bands, self.pyramid_scale)]
+        return bands, self.coarse(bands[-1], exposure_statistics(x) if self.global_stats else None)
+
+    def forward_coarse(self, x: torch.Tensor) -> torch.Tensor:
+        """The corrected coarsest level only (what `forward_levels` returns first), without the refiners."""
+        bands, coefficients = self._coarse(x)
+        return self._corrected_coarse(bands[-1], coefficients)
+
+    def _corrected_coarse(self, coarse: torch.Tensor, coefficients: torch.Tensor) -> torch.Tensor:
+        return coarse + (apply_affine(coefficients, coarse, offset=True) if self.affine else coefficients)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.forward_levels(x)[-1].clamp(0.0, 1.0)
         if self.fusion:
@@ -130,6 +159,29 @@ class MSEC(nn.Module):
         if self.hist_adjust:
             y = stretch_histogram(y)
         return y
+
+
+HISTOGRAM_BINS = 16
+QUANTILES = (0.01, 0.1, 0.5, 0.9, 0.99, 0.999)
+STATS_FEATURES = HISTOGRAM_BINS + 3 * len(QUANTILES) + 3 + 1
+
+
+def exposure_statistics(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) sRGB [0, 1] -> (B, STATS_FEATURES): the luminance histogram (soft, 16 bins), per-channel
+    percentiles, the per-channel fraction at the top of the range, and the fine-detail energy (noise grows as an
+    exposure is pushed up). Computed on at most ~65k pixels, so it costs the same at any working size."""
+    step = max(1, int((x.shape[-2] * x.shape[-1] / 65536) ** 0.5))
+    x = x[..., ::step, ::step].clamp(0.0, 1.0)
+    flat = x.flatten(2)  # (B, 3, N)
+    luma = (flat * flat.new_tensor([0.2126, 0.7152, 0.0722])[:, None]).sum(1)  # (B, N)
+    centres = torch.linspace(0.0, 1.0, HISTOGRAM_BINS, device=x.device, dtype=x.dtype)
+    weights = (1.0 - (luma[:, None] - centres[:, None]).abs() * (HISTOGRAM_BINS - 1)).clamp(min=0.0)
+    histogram = weights.mean(-1)  # (B, bins), sums to 1
+    quantiles = torch.quantile(flat, flat.new_tensor(QUANTILES), dim=-1)  # (q, B, 3)
+    quantiles = quantiles.permute(1, 0, 2).flatten(1)  # (B, q * 3), percentile-major
+    clipped = (flat > 0.98).float().mean(-1)  # (B, 3)
+    detail = (x[..., 1:, :] - x[..., :-1, :]).abs().mean(dim=(1, 2, 3))[:, None] * 10.0  # (B, 1)
+    return torch.cat([histogram * 4.0, quantiles, clipped, detail], dim=1)
 
 
 def apply_affine(coefficients: torch.Tensor, x: torch.Tensor, offset: bool) -> torch.Tensor:
@@ -170,6 +222,13 @@ def residual_to_affine(state: dict[str, torch.Tensor], model: MSEC) -> dict[str,
     return {**state, "coarse.out.weight": new_weight, "coarse.out.bias": new_bias}
 
 
+def adapt_weights(state: dict[str, torch.Tensor], model: MSEC) -> dict[str, torch.Tensor]:
+    """Weights of an earlier msec variant -> weights for `model`: a residual coarse output becomes affine
+    (`residual_to_affine`), and a statistics branch the weights lack starts at its silent initialisation."""
+    state = residual_to_affine(state, model)
+    return {**{k: v for k, v in model.state_dict().items() if k.startswith("coarse.stats.")}, **state}
+
+
 def build(settings: Mapping[str, Any]) -> MSEC:
     merged = {**DEFAULTS, **dict(settings)}
     return MSEC(**{key: merged[key] for key in DEFAULTS})  # training-only keys are the recipe's
@@ -201,6 +260,7 @@ class MSECRecipe:
         self.pyramid_weight = float(settings["pyramid_weight"])
         self.adversarial_weight = float(settings["adversarial_weight"])
         self.adversarial_after = int(settings["adversarial_after"])
+        self.coarse_only = bool(settings["coarse_only"])
         self.critic = PatchCritic()
         self.critic_optimiser = torch.optim.Adam(self.critic.parameters(), lr=1e-4, betas=(0.5, 0.999))
 
@@ -211,9 +271,13 @@ class MSECRecipe:
         return {"critic": self.critic_optimiser}
 
     def adversarial(self, step: int) -> bool:
-        return self.adversarial_weight > 0 and step >= self.adversarial_after
+        return not self.coarse_only and self.adversarial_weight > 0 and step >= self.adversarial_after
 
     def loss(self, model: MSEC, inp: torch.Tensor, target: torch.Tensor, step: int):
+        if self.coarse_only:
+            coarse = model.forward_coarse(inp)
+            loss = F.l1_loss(coarse, gaussian_pyramid(target, model.levels)[-1])
+            return loss, {"coarse": float(loss.detach())}
         outputs = model.forward_levels(inp)
         targets = list(reversed(gaussian_pyramid(target, len(outputs))))  # coarsest first, as outputs
         reconstruction = F.l1_loss(outputs[-1], target)
@@ -248,5 +312,5 @@ ARCHITECTURE = Architecture(
     supports_half=False,
     recipe=MSECRecipe,
     defaults={**DEFAULTS, **TRAINING_DEFAULTS},
-    adapt_weights=residual_to_affine,
+    adapt_weights=adapt_weights,
 )
