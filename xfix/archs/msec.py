@@ -43,7 +43,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {  # read by MSECRecipe only; listed so prof
     "adversarial_weight": 0.005,
     "adversarial_after": 10**9,
     # Train the coarse level alone (its pyramid loss; the refiners are not run): global brightness and colour
-    # are where the error is, and a 32 px coarse level trains ten times faster than the whole pyramid.
+    # are where the error is, and a 32 px coarse level trains about five times faster than the whole pyramid.
     "coarse_only": False,
 }
 
@@ -124,8 +124,6 @@ class MSEC(nn.Module):
         self.refiners = nn.ModuleList(UNet(6, 3, fine_width, fine_depth) for _ in range(levels - 1))
 
     def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"msec expects (B, 3, H, W), got {tuple(x.shape)}")
         bands, coefficients = self._coarse(x)
         y = self._corrected_coarse(bands[-1], coefficients)
         outputs = [y]
@@ -140,6 +138,8 @@ class MSEC(nn.Module):
 
     def _coarse(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """The scaled Laplacian bands (finest first) and the coarse U-Net's output."""
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"msec expects (B, 3, H, W), got {tuple(x.shape)}")
         bands = laplacian_pyramid(x, self.levels)
         bands = [band * scale for band, scale in zip(bands, self.pyramid_scale)]
         return bands, self.coarse(bands[-1], exposure_statistics(x) if self.global_stats else None)
@@ -173,7 +173,9 @@ def exposure_statistics(x: torch.Tensor) -> torch.Tensor:
     step = max(1, int((x.shape[-2] * x.shape[-1] / 65536) ** 0.5))
     x = x[..., ::step, ::step].clamp(0.0, 1.0)
     flat = x.flatten(2)  # (B, 3, N)
-    luma = (flat * flat.new_tensor([0.2126, 0.7152, 0.0722])[:, None]).sum(1)  # (B, N)
+    from xfix.filters import luma_tensor
+
+    luma = (flat * luma_tensor("srgb", flat.device).to(flat.dtype).reshape(3, 1)).sum(1)  # (B, N)
     centres = torch.linspace(0.0, 1.0, HISTOGRAM_BINS, device=x.device, dtype=x.dtype)
     weights = (1.0 - (luma[:, None] - centres[:, None]).abs() * (HISTOGRAM_BINS - 1)).clamp(min=0.0)
     histogram = weights.mean(-1)  # (B, bins), sums to 1
