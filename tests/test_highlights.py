@@ -105,6 +105,41 @@ def test_tiles_off_the_noise_grid_show_seams():
     assert (tiled - whole).abs().max() > 1e-3
 
 
+def stats_model() -> torch.nn.Module:
+    """`random_model` with a statistics branch whose output layer is non-zero."""
+    model = random_model()
+    with_stats = build({"width": 2, "global_stats": True})
+    with_stats.load_state_dict(ARCHITECTURE.adapt_weights(model.state_dict(), with_stats))
+    torch.nn.init.normal_(with_stats.stats[-1].weight, std=20.0)  # a bold branch: its effect is plain
+    return with_stats.eval()
+
+
+def test_statistics_branch_starts_silent_so_earlier_weights_keep_their_output():
+    model = random_model()
+    with_stats = build({"width": 2, "global_stats": True}).eval()
+    with_stats.load_state_dict(ARCHITECTURE.adapt_weights(model.state_dict(), with_stats))
+    x = smooth_image(128, 160)
+    with torch.inference_mode():
+        assert torch.equal(with_stats(x), model(x))
+        assert not torch.allclose(stats_model()(x), model(x), atol=1e-3)
+
+
+def test_tiles_given_the_whole_photo_statistics_match_the_whole_run():
+    """Every tile gets the statistics of the whole photo, so tiling stays seam-free; tiles that judged
+    themselves alone would not match (the check can fail)."""
+    model = stats_model()
+    x = smooth_image(640, 640)
+    x[:, :, 320:, :] *= 0.3  # the tiles differ in brightness, so their own statistics differ
+    with torch.inference_mode():
+        context = model.global_context(x)
+        whole = model(x, context)
+        assert torch.equal(whole, model(x))  # without a context the model computes the same one
+        tiled = run_tiled(lambda t: model(t, context), x, 512, RECEPTIVE_FIELD, 2**DEPTH, NOISE_PERIOD)
+        alone = run_tiled(model, x, 512, RECEPTIVE_FIELD, 2**DEPTH, NOISE_PERIOD)
+    assert (tiled - whole).abs().max() < 1e-4
+    assert (alone - whole).abs().max() > 1e-3
+
+
 def test_fixed_seed_is_deterministic_and_other_seeds_are_variants():
     x = smooth_image(128, 160)
     with torch.inference_mode():

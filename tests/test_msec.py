@@ -57,7 +57,7 @@ def test_residual_weights_start_an_affine_network_that_computes_the_same():
 def test_exposure_statistics_tell_an_under_exposed_photo_from_a_dark_scene():
     """The statistics the coarse level sees: a histogram that sums to one, percentiles in order, and the clipped
     fraction; an exposure pushed down lowers the top percentile, which is the cue a mean of features lacks."""
-    from xfix.archs.msec import HISTOGRAM_BINS, QUANTILES, STATS_FEATURES, exposure_statistics
+    from xfix.archs.statistics import HISTOGRAM_BINS, QUANTILES, STATS_FEATURES, exposure_statistics
 
     torch.manual_seed(0)
     x = torch.rand(2, 3, 300, 400) ** 2

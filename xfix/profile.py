@@ -459,15 +459,24 @@ class Corrector:
             return self._run_tiled(self._model_input(encoded), tile)
         return self._run_guided(encoded)
 
-    def _forward(self, x):
-        """(1, 3, h, w) tensor, any device -> model output (1, 3, h, w) float32 on the CPU; pads and crops."""
+    def _global_context(self, image):
+        """The model's `global_context` of the whole (1, 3, H, W) image, or None when it has none: computed
+        once, before padding and tiling, so every tile and a whole-image run see the same."""
+        import torch
+
+        context = getattr(self.model, "global_context", None)
+        return None if context is None else context(image.to(torch.float32))
+
+    def _forward(self, x, context=None):
+        """(1, 3, h, w) tensor, any device -> model output (1, 3, h, w) float32 on the CPU; pads and crops.
+        `context`: the whole image's `_global_context` (None: the model has none)."""
         import torch
 
         from xfix.tiling import pad_to_multiple
 
         x = x.to(self.device, torch.float32).contiguous()
         padded, h, w = pad_to_multiple(x, self.architecture.multiple_of)
-        y = self.model(padded)
+        y = self.model(padded) if context is None else self.model(padded, context.to(self.device))
         if y.ndim != 4 or y.shape[:2] != (1, 3) or y.shape[-2:] != padded.shape[-2:]:
             message = f"{self.architecture.name} returned {tuple(y.shape)} for {tuple(padded.shape)}"
             raise ProfileError(message, self.profile.path)
@@ -477,7 +486,8 @@ class Corrector:
         """(H, W, 3) numpy -> (H, W, 3) numpy, the model on the whole image at once."""
         import torch
 
-        y = self._forward(torch.from_numpy(image).permute(2, 0, 1)[None])
+        x = torch.from_numpy(image).permute(2, 0, 1)[None]
+        y = self._forward(x, self._global_context(x))
         return y[0].permute(1, 2, 0).contiguous().numpy()
 
     def _run_tiled(self, image, tile: int):
@@ -486,7 +496,8 @@ class Corrector:
         from xfix.tiling import run_tiled
 
         x = torch.from_numpy(image).permute(2, 0, 1)[None]  # (1, 3, H, W) view, tiles are cut from it
-        y = run_tiled(self._forward, x, tile, self.overlap, self.architecture.multiple_of,
+        context = self._global_context(x)
+        y = run_tiled(lambda t: self._forward(t, context), x, tile, self.overlap, self.architecture.multiple_of,
                       self.architecture.tile_align)
         return y[0].permute(1, 2, 0).contiguous().numpy()
 

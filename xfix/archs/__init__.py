@@ -32,6 +32,9 @@ class Architecture:
     recipe(model, settings) -> an object with `loss(model, inp, target, step) -> (loss, logs)` and optionally
     `after_step(model, inp, target, step) -> logs` and `extra_modules() -> dict[str, nn.Module]`; None when the
     architecture does not learn.
+    A tileable model may also define `global_context(image) -> tensor | None` (what it must know about the
+    whole photo) and accept it as forward's second argument: the runner computes it once per image and hands
+    it to every tile.
     """
 
     name: str

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from xfix.archs import Architecture
 from xfix.archs.adversarial import critic_lsgan_step, generator_lsgan_loss
+from xfix.archs.statistics import STATS_FEATURES, exposure_statistics, with_initial_weights
 from xfix.data.highlights import highlight_pair
 
 DEPTH = 4  # pooling levels: H and W are padded to multiples of 2**DEPTH
@@ -32,6 +33,10 @@ RECEPTIVE_FIELD = 128  # px each side an output pixel can depend on (measured bo
 DEFAULTS: dict[str, Any] = {
     "width": 10,  # channels at full resolution; x2, x3, x4, x6 further down
     "noise_seed": 0,  # which fixed noise texture inference uses: another seed, another variant
+    # Add statistics of the whole photo (xfix.archs.statistics) to the bottleneck: a 128 px neighbourhood
+    # cannot tell a bright scene from an over-exposed one, so without them the network darkens good photos.
+    # Tiled runs compute them once on the whole image and hand them to every tile.
+    "global_stats": False,
 }
 TRAINING_DEFAULTS: dict[str, Any] = {  # read by HighlightsRecipe only; listed so profile files may set them
     "adversarial_weight": 0.01,
@@ -86,10 +91,17 @@ class HighlightsGenerator(nn.Module):
     `forward_raw` is the unclipped residual output (training); `forward` clips to [0, 1]. In eval mode the
     noise is the periodic texture of `noise_seed`; in train mode it is fresh every call."""
 
-    def __init__(self, width: int, noise_seed: int = 0):
+    def __init__(self, width: int, noise_seed: int = 0, global_stats: bool = False):
         super().__init__()
         widths = [width * f for f in WIDTH_FACTORS[: DEPTH + 1]]
         self.noise_seed = int(noise_seed)
+        self.stats = None
+        if global_stats:
+            self.stats = nn.Sequential(
+                nn.Linear(STATS_FEATURES, 64), nn.LeakyReLU(0.2), nn.Linear(64, widths[-1])
+            )
+            nn.init.zeros_(self.stats[-1].weight)  # silent at first: earlier weights keep their output
+            nn.init.zeros_(self.stats[-1].bias)
         self.inc = Block(3, widths[0], 0)
         self.down = nn.ModuleList(Block(widths[i], widths[i + 1], i + 1) for i in range(DEPTH))
         self.up = nn.ModuleList(
@@ -104,7 +116,12 @@ class HighlightsGenerator(nn.Module):
     def _texture(self, level: int) -> torch.Tensor | None:
         return None if self.training else getattr(self, f"texture{level}")
 
-    def forward_raw(self, x: torch.Tensor) -> torch.Tensor:
+    def global_context(self, image: torch.Tensor) -> torch.Tensor | None:
+        """(B, 3, H, W) whole photo -> what `forward` needs to know about it beyond a tile (None: nothing)."""
+        return None if self.stats is None else exposure_statistics(image)
+
+    def forward_raw(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """`context`: `global_context` of the whole photo when x is a tile of it; None computes it from x."""
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[-2] % 2**DEPTH or x.shape[-1] % 2**DEPTH:
             raise ValueError(f"highlights expects (B, 3, H, W) with H, W multiples of {2**DEPTH}, "
                              f"got {tuple(x.shape)}")
@@ -112,18 +129,26 @@ class HighlightsGenerator(nn.Module):
         for level, block in enumerate(self.down, start=1):
             skips.append(block(F.avg_pool2d(skips[-1], 2), self._texture(level)))  # (B, w_l, H/2^l, W/2^l)
         y = skips.pop()
+        if self.stats is not None:
+            context = self.global_context(x) if context is None else context
+            y = y + self.stats(context.to(y.dtype))[:, :, None, None]
         for level, block in zip(reversed(range(DEPTH)), self.up):
             up = F.interpolate(y, scale_factor=2, mode="bilinear")
             y = block(torch.cat([up, skips.pop()], dim=1), self._texture(level))
         return x + self.out(y)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_raw(x).clamp(0.0, 1.0)
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_raw(x, context).clamp(0.0, 1.0)
 
 
 def build(settings: Mapping[str, Any]) -> HighlightsGenerator:
     merged = {**DEFAULTS, **dict(settings)}
-    return HighlightsGenerator(int(merged["width"]), int(merged["noise_seed"]))
+    return HighlightsGenerator(int(merged["width"]), int(merged["noise_seed"]), bool(merged["global_stats"]))
+
+
+def adapt_weights(state: dict[str, torch.Tensor], model: HighlightsGenerator) -> dict[str, torch.Tensor]:
+    """Weights trained without the statistics branch -> weights for `model`, the branch silent."""
+    return with_initial_weights(state, model, "stats.")
 
 
 # ---------------------------------------------------------------- training
@@ -216,4 +241,5 @@ ARCHITECTURE = Architecture(
     recipe=HighlightsRecipe,
     pairs=highlight_pair,
     defaults={**DEFAULTS, **TRAINING_DEFAULTS},
+    adapt_weights=adapt_weights,
 )

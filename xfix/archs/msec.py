@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from xfix.archs import Architecture
 from xfix.archs.adversarial import critic_lsgan_step, generator_lsgan_loss
+from xfix.archs.statistics import STATS_FEATURES, exposure_statistics, with_initial_weights
 from xfix.pyramid import gaussian_pyramid, laplacian_pyramid, upsample
 
 DEFAULTS: dict[str, Any] = {
@@ -161,31 +162,6 @@ class MSEC(nn.Module):
         return y
 
 
-HISTOGRAM_BINS = 16
-QUANTILES = (0.01, 0.1, 0.5, 0.9, 0.99, 0.999)
-STATS_FEATURES = HISTOGRAM_BINS + 3 * len(QUANTILES) + 3 + 1
-
-
-def exposure_statistics(x: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) sRGB [0, 1] -> (B, STATS_FEATURES): the luminance histogram (soft, 16 bins), per-channel
-    percentiles, the per-channel fraction at the top of the range, and the fine-detail energy (noise grows as an
-    exposure is pushed up). Computed on at most ~65k pixels, so it costs the same at any working size."""
-    step = max(1, int((x.shape[-2] * x.shape[-1] / 65536) ** 0.5))
-    x = x[..., ::step, ::step].clamp(0.0, 1.0)
-    flat = x.flatten(2)  # (B, 3, N)
-    from xfix.filters import luma_tensor
-
-    luma = (flat * luma_tensor("srgb", flat.device).to(flat.dtype).reshape(3, 1)).sum(1)  # (B, N)
-    centres = torch.linspace(0.0, 1.0, HISTOGRAM_BINS, device=x.device, dtype=x.dtype)
-    weights = (1.0 - (luma[:, None] - centres[:, None]).abs() * (HISTOGRAM_BINS - 1)).clamp(min=0.0)
-    histogram = weights.mean(-1)  # (B, bins), sums to 1
-    quantiles = torch.quantile(flat, flat.new_tensor(QUANTILES), dim=-1)  # (q, B, 3)
-    quantiles = quantiles.permute(1, 0, 2).flatten(1)  # (B, q * 3), percentile-major
-    clipped = (flat > 0.98).float().mean(-1)  # (B, 3)
-    detail = (x[..., 1:, :] - x[..., :-1, :]).abs().mean(dim=(1, 2, 3))[:, None] * 10.0  # (B, 1)
-    return torch.cat([histogram * 4.0, quantiles, clipped, detail], dim=1)
-
-
 def apply_affine(coefficients: torch.Tensor, x: torch.Tensor, offset: bool) -> torch.Tensor:
     """(B, 12, H, W) coefficients (a 3x3 matrix row by row, then a 3-vector offset) applied to (B, 3, H, W)."""
     matrix = coefficients[:, :9].unflatten(1, (3, 3))  # (B, 3, 3, H, W)
@@ -227,8 +203,7 @@ def residual_to_affine(state: dict[str, torch.Tensor], model: MSEC) -> dict[str,
 def adapt_weights(state: dict[str, torch.Tensor], model: MSEC) -> dict[str, torch.Tensor]:
     """Weights of an earlier msec variant -> weights for `model`: a residual coarse output becomes affine
     (`residual_to_affine`), and a statistics branch the weights lack starts at its silent initialisation."""
-    state = residual_to_affine(state, model)
-    return {**{k: v for k, v in model.state_dict().items() if k.startswith("coarse.stats.")}, **state}
+    return with_initial_weights(residual_to_affine(state, model), model, "coarse.stats.")
 
 
 def build(settings: Mapping[str, Any]) -> MSEC:
