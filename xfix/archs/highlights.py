@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from xfix.archs import Architecture
 from xfix.archs.adversarial import critic_lsgan_step, generator_lsgan_loss
-from xfix.archs.statistics import STATS_FEATURES, exposure_statistics, with_initial_weights
+from xfix.archs.statistics import exposure_statistics, statistics_branch, with_initial_weights
 from xfix.data.highlights import highlight_pair
 
 DEPTH = 4  # pooling levels: H and W are padded to multiples of 2**DEPTH
@@ -95,13 +95,7 @@ class HighlightsGenerator(nn.Module):
         super().__init__()
         widths = [width * f for f in WIDTH_FACTORS[: DEPTH + 1]]
         self.noise_seed = int(noise_seed)
-        self.stats = None
-        if global_stats:
-            self.stats = nn.Sequential(
-                nn.Linear(STATS_FEATURES, 64), nn.LeakyReLU(0.2), nn.Linear(64, widths[-1])
-            )
-            nn.init.zeros_(self.stats[-1].weight)  # silent at first: earlier weights keep their output
-            nn.init.zeros_(self.stats[-1].bias)
+        self.stats = statistics_branch(widths[-1]) if global_stats else None
         self.inc = Block(3, widths[0], 0)
         self.down = nn.ModuleList(Block(widths[i], widths[i + 1], i + 1) for i in range(DEPTH))
         self.up = nn.ModuleList(

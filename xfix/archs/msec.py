@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from xfix.archs import Architecture
 from xfix.archs.adversarial import critic_lsgan_step, generator_lsgan_loss
-from xfix.archs.statistics import STATS_FEATURES, exposure_statistics, with_initial_weights
+from xfix.archs.statistics import exposure_statistics, statistics_branch, with_initial_weights
 from xfix.pyramid import gaussian_pyramid, laplacian_pyramid, upsample
 
 DEFAULTS: dict[str, Any] = {
@@ -57,12 +57,12 @@ class UNet(nn.Module):
     """A small U-Net: (B, cin, H, W) -> (B, cout, H, W); any H, W (skips are resized to match).
 
     With `global_context`, the bottleneck also receives the image-wide mean of its features, which is what lets
-    the coarse level judge the exposure of the whole photo rather than of a neighbourhood. With `stats` > 0,
-    a small MLP of the (B, stats) vector given to forward joins that context.
+    the coarse level judge the exposure of the whole photo rather than of a neighbourhood. With `global_stats`,
+    a small MLP of the `exposure_statistics` vector given to forward joins that context.
     """
 
     def __init__(self, cin: int, cout: int, width: int, depth: int, global_context: bool = False,
-                 stats: int = 0):
+                 global_stats: bool = False):
         super().__init__()
         widths = [width * 2**i for i in range(depth + 1)]
         self.inc = nn.Sequential(_conv(cin, widths[0]), _conv(widths[0], widths[0]))
@@ -70,12 +70,7 @@ class UNet(nn.Module):
             nn.Sequential(_conv(widths[i], widths[i + 1]), _conv(widths[i + 1], widths[i + 1])) for i in range(depth)
         )
         self.global_context = nn.Linear(widths[-1], widths[-1]) if global_context else None
-        self.stats = None
-        if stats:
-            self.stats = nn.Sequential(nn.Linear(stats, 64), nn.LeakyReLU(0.2), nn.Linear(64, widths[-1]))
-            # starts silent, so weights trained without statistics keep their output
-            nn.init.zeros_(self.stats[-1].weight)
-            nn.init.zeros_(self.stats[-1].bias)
+        self.stats = statistics_branch(widths[-1]) if global_stats else None
         self.up = nn.ModuleList(
             nn.Sequential(_conv(widths[i + 1] + widths[i], widths[i]), _conv(widths[i], widths[i]))
             for i in reversed(range(depth))
@@ -121,7 +116,7 @@ class MSEC(nn.Module):
                              persistent=False)
         self.global_stats = bool(global_stats)
         self.coarse = UNet(3, 12 if self.affine else 3, coarse_width, coarse_depth, global_context=True,
-                           stats=STATS_FEATURES if self.global_stats else 0)
+                           global_stats=self.global_stats)
         self.refiners = nn.ModuleList(UNet(6, 3, fine_width, fine_depth) for _ in range(levels - 1))
 
     def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:

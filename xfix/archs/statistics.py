@@ -19,8 +19,8 @@ STATS_FEATURES = HISTOGRAM_BINS + 3 * len(QUANTILES) + 3 + 1
 
 def exposure_statistics(x: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) sRGB [0, 1] -> (B, STATS_FEATURES): the luminance histogram (soft, 16 bins), per-channel
-    percentiles, the per-channel fraction at the top of the range, and the fine-detail energy (noise grows as an
-    exposure is pushed up). Computed on at most ~65k pixels, so it costs the same at any working size."""
+    percentiles, the per-channel fraction at the top of the range, and the fine-detail energy (noise grows as
+    an exposure is pushed up). Computed on at most ~65k pixels, so it costs the same at any working size."""
     step = max(1, int((x.shape[-2] * x.shape[-1] / 65536) ** 0.5))
     x = x[..., ::step, ::step].clamp(0.0, 1.0)
     flat = x.flatten(2)  # (B, 3, N)
@@ -35,9 +35,20 @@ def exposure_statistics(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([histogram * 4.0, quantiles, clipped, detail], dim=1)
 
 
+def statistics_branch(out_features: int) -> torch.nn.Sequential:
+    """An MLP (B, STATS_FEATURES) -> (B, out_features) whose last layer starts at zero: added to a network's
+    features, it changes nothing until trained, so weights trained without statistics keep their output."""
+    branch = torch.nn.Sequential(
+        torch.nn.Linear(STATS_FEATURES, 64), torch.nn.LeakyReLU(0.2), torch.nn.Linear(64, out_features)
+    )
+    torch.nn.init.zeros_(branch[-1].weight)
+    torch.nn.init.zeros_(branch[-1].bias)
+    return branch
+
+
 def with_initial_weights(
     state: dict[str, torch.Tensor], model: torch.nn.Module, prefix: str
 ) -> dict[str, torch.Tensor]:
-    """`state` completed with `model`'s own (initial) values for the keys under `prefix` it lacks: weights saved
-    before a statistics branch existed load into a model that has one, and the branch starts silent."""
+    """`state` completed with `model`'s own (initial) values for the keys under `prefix` it lacks: weights
+    saved before a statistics branch existed load into a model that has one, and the branch starts silent."""
     return {**{k: v for k, v in model.state_dict().items() if k.startswith(prefix)}, **state}
