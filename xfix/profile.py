@@ -460,12 +460,13 @@ class Corrector:
         return self._run_guided(encoded)
 
     def _global_context(self, image):
-        """The model's `global_context` of the whole (1, 3, H, W) image, or None when it has none: computed
-        once, before padding and tiling, so every tile and a whole-image run see the same."""
+        """The model's `global_context` of the whole (1, 3, H, W) image, or None when its architecture takes
+        none: computed once, before padding and tiling, so every tile and a whole-image run see the same."""
         import torch
 
-        context = getattr(self.model, "global_context", None)
-        return None if context is None else context(image.to(torch.float32))
+        if not self.architecture.takes_context:
+            return None
+        return self.model.global_context(image.to(torch.float32))
 
     def _forward(self, x, context=None):
         """(1, 3, h, w) tensor, any device -> model output (1, 3, h, w) float32 on the CPU; pads and crops.

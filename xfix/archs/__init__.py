@@ -32,9 +32,9 @@ class Architecture:
     recipe(model, settings) -> an object with `loss(model, inp, target, step) -> (loss, logs)` and optionally
     `after_step(model, inp, target, step) -> logs` and `extra_modules() -> dict[str, nn.Module]`; None when the
     architecture does not learn.
-    A tileable model may also define `global_context(image) -> tensor | None` (what it must know about the
-    whole photo) and accept it as forward's second argument: the runner computes it once per image and hands
-    it to every tile.
+    With `takes_context`, the model defines `global_context(image) -> tensor | None` (what it must know about
+    the whole photo) and accepts it as forward's second argument: the runner computes it once per image and
+    hands it to every tile.
     """
 
     name: str
@@ -51,6 +51,7 @@ class Architecture:
     pairs: Callable[..., Any] | None = None  # training pairs (photo, rng, encoding, ev_range); None: make_pair
     # adapt_weights(state, model) -> state: lets --init-from-weights start from weights of an earlier variant
     adapt_weights: Callable[..., Any] | None = None
+    takes_context: bool = False  # model.global_context(image) and forward(x, context), see above
 
 
 def architecture_names() -> tuple[str, ...]:

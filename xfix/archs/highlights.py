@@ -236,4 +236,5 @@ ARCHITECTURE = Architecture(
     pairs=highlight_pair,
     defaults={**DEFAULTS, **TRAINING_DEFAULTS},
     adapt_weights=adapt_weights,
+    takes_context=True,
 )
