@@ -140,6 +140,20 @@ def test_tiles_given_the_whole_photo_statistics_match_the_whole_run():
     assert (alone - whole).abs().max() > 1e-3
 
 
+def test_residual_gate_starts_at_one_and_can_leave_a_photo_untouched():
+    model = stats_model()
+    gated = build({"width": 2, "global_stats": True, "residual_gate": True}).eval()
+    gated.load_state_dict(ARCHITECTURE.adapt_weights(model.state_dict(), gated))
+    x = smooth_image(128, 160)
+    with torch.inference_mode():
+        assert torch.equal(gated(x), model(x))  # a silent gate: earlier weights keep their output
+        assert not torch.allclose(model(x), x, atol=1e-3)
+        torch.nn.init.constant_(gated.gate[-1].bias, -30.0)  # a closed gate: the residual is gone
+        assert torch.allclose(gated(x), x.clamp(0, 1), atol=1e-6)
+    with pytest.raises(ValueError, match="global_stats"):
+        build({"width": 2, "residual_gate": True})
+
+
 def test_fixed_seed_is_deterministic_and_other_seeds_are_variants():
     x = smooth_image(128, 160)
     with torch.inference_mode():
@@ -215,6 +229,23 @@ def test_training_pairs_mix_the_four_kinds():
     assert kinds["brighter"] / 200 > 0.55  # simple + realistic over-exposure, minus the mildest
     with pytest.raises(ValueError, match="display sRGB"):
         highlight_pair(photo, rng, "linear-prophoto")
+
+
+def test_well_share_setting_reaches_the_training_pairs(tmp_path):
+    from xfix.train import TrainConfig, _pair_function, _resolve
+
+    photo = np.asarray(data.astronaut()[::8, ::8], dtype=np.float32) / 255.0
+    setup = _resolve(TrainConfig(profile="highlights", data=tmp_path, steps=1, settings={"well_share": 1.0}))
+    pair = _pair_function(setup)
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # every pair a nearly well-exposed rendering of the photo, the photo its target
+        inp, target = pair(photo, rng, "srgb", (-3.0, 3.0))
+        assert np.array_equal(target, photo)
+        assert np.abs(inp - photo).mean() < 0.1
+    none_well = _pair_function(_resolve(TrainConfig(profile="highlights", data=tmp_path, steps=1,
+                                                          settings={"well_share": 0.0})))
+    brighter = sum(none_well(photo, rng, "srgb", (-3.0, 3.0))[0].mean() > photo.mean() + 0.03 for _ in range(50))
+    assert brighter > 40  # over-exposures take the well share's place
 
 
 def test_architecture_trains_on_its_own_pairs():

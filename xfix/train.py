@@ -17,6 +17,7 @@ import logging
 import math
 import shlex
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from time import perf_counter
 from typing import Any, Callable, Mapping
@@ -292,6 +293,15 @@ def _restore(config: TrainConfig, trainer: Trainer) -> list[str]:
     return []
 
 
+def _pair_function(setup: _Setup) -> Callable[..., Any] | None:
+    """The architecture's pair function with its `pair_settings` bound from the run's settings (a partial of
+    a module-level function, which DataLoader workers can still pickle)."""
+    arch = setup.arch
+    if arch.pairs is None or not arch.pair_settings:
+        return arch.pairs
+    return partial(arch.pairs, **{name: setup.settings[name] for name in arch.pair_settings})
+
+
 def _loop(config: TrainConfig, trainer: Trainer, photos: list[np.ndarray], samples: Any, csv_log: CsvLog,
           on_progress: Callable[[dict], None] | None) -> dict:
     """Train until the step or time budget is spent; returns the last CSV row."""
@@ -308,7 +318,7 @@ def _loop(config: TrainConfig, trainer: Trainer, photos: list[np.ndarray], sampl
                 stage, stream = wanted, batch_stream(
                     photos, wanted, seed=trainer.seed, start_step=trainer.step,
                     encoding=trainer.setup.encoding, ev_range=config.ev_range, workers=config.workers,
-                    pin_memory=device.type == "cuda", pair_fn=trainer.setup.arch.pairs)
+                    pin_memory=device.type == "cuda", pair_fn=_pair_function(trainer.setup))
             inp, target = next(stream)
             window.append(trainer.train_step(inp.to(device, non_blocking=True),
                                              target.to(device, non_blocking=True)))

@@ -49,6 +49,7 @@ class Architecture:
     recipe: Callable[..., Any] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     pairs: Callable[..., Any] | None = None  # training pairs (photo, rng, encoding, ev_range); None: make_pair
+    pair_settings: tuple[str, ...] = ()  # settings passed to `pairs` as keyword arguments
     # adapt_weights(state, model) -> state: lets --init-from-weights start from weights of an earlier variant
     adapt_weights: Callable[..., Any] | None = None
     takes_context: bool = False  # model.global_context(image) and forward(x, context), see above

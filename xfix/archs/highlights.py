@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from xfix.archs import Architecture
 from xfix.archs.adversarial import critic_lsgan_step, generator_lsgan_loss
 from xfix.archs.statistics import exposure_statistics, statistics_branch, with_initial_weights
-from xfix.data.highlights import highlight_pair
+from xfix.data.highlights import SHARES, highlight_pair
 
 DEPTH = 4  # pooling levels: H and W are padded to multiples of 2**DEPTH
 NOISE_PERIOD = 128  # px; a multiple of 2**DEPTH, and the tile alignment
@@ -37,12 +37,17 @@ DEFAULTS: dict[str, Any] = {
     # cannot tell a bright scene from an over-exposed one, so without them the network darkens good photos.
     # Tiled runs compute them once on the whole image and hand them to every tile.
     "global_stats": False,
+    # Scale the whole residual by a factor in (0, 2) read from the same statistics (starts at 1): one number
+    # lets the network leave a well-exposed photo as it is, which the per-pixel residual does only roughly.
+    # Needs global_stats.
+    "residual_gate": False,
 }
 TRAINING_DEFAULTS: dict[str, Any] = {  # read by HighlightsRecipe only; listed so profile files may set them
     "adversarial_weight": 0.01,
     "perceptual_weight": 0.05,
     "adversarial_after": 200,
     "critic_width": 16,
+    "well_share": SHARES["well"],  # of training pairs: nearly well-exposed photos that must come out unchanged
 }
 WIDTH_FACTORS = (1, 2, 3, 4, 6)
 
@@ -91,11 +96,14 @@ class HighlightsGenerator(nn.Module):
     `forward_raw` is the unclipped residual output (training); `forward` clips to [0, 1]. In eval mode the
     noise is the periodic texture of `noise_seed`; in train mode it is fresh every call."""
 
-    def __init__(self, width: int, noise_seed: int = 0, global_stats: bool = False):
+    def __init__(self, width: int, noise_seed: int = 0, global_stats: bool = False, residual_gate: bool = False):
         super().__init__()
+        if residual_gate and not global_stats:
+            raise ValueError("highlights: residual_gate reads the global statistics; set global_stats = true")
         widths = [width * f for f in WIDTH_FACTORS[: DEPTH + 1]]
         self.noise_seed = int(noise_seed)
         self.stats = statistics_branch(widths[-1]) if global_stats else None
+        self.gate = statistics_branch(1) if residual_gate else None
         self.inc = Block(3, widths[0], 0)
         self.down = nn.ModuleList(Block(widths[i], widths[i + 1], i + 1) for i in range(DEPTH))
         self.up = nn.ModuleList(
@@ -124,12 +132,15 @@ class HighlightsGenerator(nn.Module):
             skips.append(block(F.avg_pool2d(skips[-1], 2), self._texture(level)))  # (B, w_l, H/2^l, W/2^l)
         y = skips.pop()
         if self.stats is not None:
-            context = self.global_context(x) if context is None else context
-            y = y + self.stats(context.to(y.dtype))[:, :, None, None]
+            context = (self.global_context(x) if context is None else context).to(y.dtype)
+            y = y + self.stats(context)[:, :, None, None]
         for level, block in zip(reversed(range(DEPTH)), self.up):
             up = F.interpolate(y, scale_factor=2, mode="bilinear")
             y = block(torch.cat([up, skips.pop()], dim=1), self._texture(level))
-        return x + self.out(y)
+        residual = self.out(y)  # (B, 3, H, W)
+        if self.gate is not None:
+            residual = residual * (2.0 * torch.sigmoid(self.gate(context)))[:, :, None, None]
+        return x + residual
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_raw(x, context).clamp(0.0, 1.0)
@@ -137,12 +148,13 @@ class HighlightsGenerator(nn.Module):
 
 def build(settings: Mapping[str, Any]) -> HighlightsGenerator:
     merged = {**DEFAULTS, **dict(settings)}
-    return HighlightsGenerator(int(merged["width"]), int(merged["noise_seed"]), bool(merged["global_stats"]))
+    return HighlightsGenerator(int(merged["width"]), int(merged["noise_seed"]), bool(merged["global_stats"]),
+                               bool(merged["residual_gate"]))
 
 
 def adapt_weights(state: dict[str, torch.Tensor], model: HighlightsGenerator) -> dict[str, torch.Tensor]:
-    """Weights trained without the statistics branch -> weights for `model`, the branch silent."""
-    return with_initial_weights(state, model, "stats.")
+    """Weights trained without the statistics branch or the gate -> weights for `model`, both silent."""
+    return with_initial_weights(with_initial_weights(state, model, "stats."), model, "gate.")
 
 
 # ---------------------------------------------------------------- training
@@ -234,6 +246,7 @@ ARCHITECTURE = Architecture(
     supports_half=False,
     recipe=HighlightsRecipe,
     pairs=highlight_pair,
+    pair_settings=("well_share",),
     defaults={**DEFAULTS, **TRAINING_DEFAULTS},
     adapt_weights=adapt_weights,
     takes_context=True,

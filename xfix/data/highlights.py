@@ -31,9 +31,11 @@ def trivial_inverse(image: np.ndarray, threshold: float = THRESHOLD) -> np.ndarr
 
 
 def highlight_pair(
-    photo: np.ndarray, rng: np.random.Generator, encoding: str, ev_range: tuple[float, float] = OVER_EV
+    photo: np.ndarray, rng: np.random.Generator, encoding: str, ev_range: tuple[float, float] = OVER_EV,
+    well_share: float = SHARES["well"],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A training pair (input, target), display sRGB (H, W, 3) float32, one of (shares in SHARES):
+    """A training pair (input, target), display sRGB (H, W, 3) float32, one of (shares in SHARES, the "well"
+    share replaced by `well_share` and the realistic over-exposures taking what is left):
     - well: a nearly well-exposed rendering (+-0.15 EV) of the photo -> the photo;
     - under: an under-exposed rendering (-2 to -0.5 EV) -> itself: this profile is for bright shoots and
       must leave dark ones alone;
@@ -48,9 +50,9 @@ def highlight_pair(
         raise ValueError(f"highlights pairs are display sRGB, not {encoding!r}")
     photo = np.asarray(photo, dtype=np.float32)
     kind = rng.random()
-    if kind < SHARES["well"]:
+    if kind < well_share:
         return render_exposure(photo, float(rng.uniform(-0.15, 0.15)), rng, curve=draw_curve(rng)), photo
-    kind -= SHARES["well"]
+    kind -= well_share
     if kind < SHARES["under"]:
         dark = render_exposure(photo, float(rng.uniform(-2.0, -0.5)), rng, curve=draw_curve(rng))
         return dark, dark
