@@ -47,7 +47,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {  # read by HighlightsRecipe only; listed s
     "perceptual_weight": 0.05,
     "adversarial_after": 200,
     "critic_width": 16,
-    "well_share": SHARES["well"],  # of training pairs: nearly well-exposed photos that must come out unchanged
+    "well_share": SHARES["well"],  # share of training pairs that are nearly well exposed, to come out unchanged
 }
 WIDTH_FACTORS = (1, 2, 3, 4, 6)
 
@@ -96,7 +96,8 @@ class HighlightsGenerator(nn.Module):
     `forward_raw` is the unclipped residual output (training); `forward` clips to [0, 1]. In eval mode the
     noise is the periodic texture of `noise_seed`; in train mode it is fresh every call."""
 
-    def __init__(self, width: int, noise_seed: int = 0, global_stats: bool = False, residual_gate: bool = False):
+    def __init__(self, width: int, noise_seed: int = 0, global_stats: bool = False,
+                 residual_gate: bool = False):
         super().__init__()
         if residual_gate and not global_stats:
             raise ValueError("highlights: residual_gate reads the global statistics; set global_stats = true")
