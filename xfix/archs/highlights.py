@@ -47,7 +47,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {  # read by HighlightsRecipe only; listed s
     "perceptual_weight": 0.05,
     "adversarial_after": 200,
     "critic_width": 16,
-    "well_share": SHARES["well"],  # share of training pairs that are nearly well exposed, to come out unchanged
+    "well_share": SHARES["well"],  # share of nearly well-exposed training pairs, to come out unchanged
 }
 WIDTH_FACTORS = (1, 2, 3, 4, 6)
 
