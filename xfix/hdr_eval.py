@@ -10,6 +10,9 @@ target by the median log ratio over the unsaturated pixels (a no-op when the sca
   difference between methods does not depend on it).
 - PU21 PSNR: linear 1 (the camera's white) is placed at 100 cd/m^2, each channel PU21-encoded
   (Mantiuk & Azimi 2021, banding+glare), peak PU21(10000 cd/m^2), over the whole image.
+- Best gain (a reference, not a method): the naive output with its saturated pixels multiplied by the one
+  gain that scores best, chosen knowing the target. It bounds what a method that only brightens the clipped
+  areas as a whole could reach, and shows how much of a scene's error is in the shape of its highlights.
 - Temporal instability of a pan: mean |log O_{t+1}(p + v) - log O_t(p)| over frames, the shift v undone
   exactly (frames are rendered at sub-pixel offsets, then the next frame is moved back by bilinear
   interpolation), over the pixels saturated in frame t, for the ground truth and for each method.
@@ -64,6 +67,8 @@ def pu_psnr(output: np.ndarray, target: np.ndarray) -> float:
 
 
 Method = Callable[[np.ndarray], np.ndarray]  # (H, W, 3) linear LDR -> (H, W, 3) linear HDR
+BEST_GAIN = "best-gain"
+GAINS = np.exp(np.linspace(0.0, np.log(20.0), 61)).astype(np.float32)  # 1 to 20, 5% apart
 
 
 def naive(linear: np.ndarray) -> np.ndarray:
@@ -71,17 +76,28 @@ def naive(linear: np.ndarray) -> np.ndarray:
     return linear
 
 
+def best_gain(linear: np.ndarray, target: np.ndarray, saturated: np.ndarray) -> tuple[float, np.ndarray]:
+    """(gain, output): `linear` with its `saturated` (H, W) pixels multiplied by the gain of GAINS that gives
+    the best log PSNR against `target` there."""
+    scores = [log_psnr(linear * gain, target, saturated) for gain in GAINS]
+    gain = float(GAINS[int(np.nanargmax(scores))])
+    return gain, np.where(saturated[..., None], linear * np.float32(gain), linear)
+
+
 def evaluate_scene(scene: np.ndarray, methods: dict[str, Method],
                    fractions: Sequence[float] = (0.02, 0.05, 0.10)) -> list[dict]:
-    """One row per (fraction, method): log PSNR over saturated pixels and PU21 PSNR of the whole image."""
+    """One row per (fraction, method): log PSNR over saturated pixels and PU21 PSNR of the whole image; one
+    more row per fraction for the BEST_GAIN reference."""
     rows = []
     curve = tone_curve("srgb")
     for fraction in fractions:
         capture = virtual_camera(scene, np.random.default_rng(0), fraction=fraction, curve=curve, noise=False)
         saturated = capture.display.max(axis=2) >= 255
         linear = model_input(capture.display)
-        for name, method in methods.items():
-            output = match_exposure(method(linear), capture.target, ~saturated)
+        outputs = {name: match_exposure(method(linear), capture.target, ~saturated)
+                   for name, method in methods.items()}
+        outputs[BEST_GAIN] = best_gain(linear, capture.target, saturated)[1]
+        for name, output in outputs.items():
             rows.append({"fraction": fraction, "method": name, "saturated_share": float(saturated.mean()),
                          "log_psnr_saturated": log_psnr(output, capture.target, saturated),
                          "pu21_psnr": pu_psnr(output, capture.target)})
