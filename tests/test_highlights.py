@@ -319,6 +319,14 @@ def test_shipped_weights_lower_the_error_of_an_overexposed_photo(shipped):
     assert clipped_error(bright, corrected, photo) < clipped_error(bright, bright, photo)
 
 
+@pytest.mark.parametrize("name", ["astronaut", "chelsea"])
+def test_shipped_weights_leave_a_well_exposed_photo_nearly_unchanged(shipped, name):
+    photo = np.asarray(getattr(data, name)()[::2, ::2], dtype=np.float32) / 255.0
+    photo = photo[: photo.shape[0] // 16 * 16, : photo.shape[1] // 16 * 16]
+    corrected = np.clip(from_working(shipped.apply(_frame(photo)).pixels, "srgb"), 0.0, 1.0)
+    assert psnr(corrected, photo) > 40.0  # a tenth of a stop darker scores 35-36 dB on these photos
+
+
 def test_shipped_profile_runs_tiled_like_whole():
     """Through the Corrector: tiled inference (512 px tiles on a 600 x 520 photo) equals the whole run."""
     from xfix.profile import Corrector
