@@ -106,7 +106,8 @@ def linearize(decoded: Decoded, *, input_space: str | None = None) -> Frame:
     space, notes = _detect(decoded, input_space)
     for note in notes:
         log.debug("%s: %s", decoded.source.path, note)
-    working = _to_working(pixels, space)
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite float samples are zeroed just below
+        working = _to_working(pixels, space)
     if pixels.dtype.kind == "f" and not np.isfinite(working).all():
         np.nan_to_num(working, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         notes += ("non-finite samples set to 0",)
