@@ -42,7 +42,9 @@ DEFAULTS: dict[str, Any] = {
     # Needs global_stats.
     "residual_gate": False,
 }
-TRAINING_DEFAULTS: dict[str, Any] = {  # read by HighlightsRecipe only; listed so profile files may set them
+# Read in training only (by HighlightsRecipe, and `well_share` by the pair function); listed so profile files
+# may set them.
+TRAINING_DEFAULTS: dict[str, Any] = {
     "adversarial_weight": 0.01,
     "perceptual_weight": 0.05,
     "adversarial_after": 200,
@@ -155,7 +157,7 @@ def build(settings: Mapping[str, Any]) -> HighlightsGenerator:
 
 def adapt_weights(state: dict[str, torch.Tensor], model: HighlightsGenerator) -> dict[str, torch.Tensor]:
     """Weights trained without the statistics branch or the gate -> weights for `model`, both silent."""
-    return with_initial_weights(with_initial_weights(state, model, "stats."), model, "gate.")
+    return with_initial_weights(state, model, "stats.", "gate.")
 
 
 # ---------------------------------------------------------------- training

@@ -47,8 +47,9 @@ def statistics_branch(out_features: int) -> torch.nn.Sequential:
 
 
 def with_initial_weights(
-    state: dict[str, torch.Tensor], model: torch.nn.Module, prefix: str
+    state: dict[str, torch.Tensor], model: torch.nn.Module, *prefixes: str
 ) -> dict[str, torch.Tensor]:
-    """`state` completed with `model`'s own (initial) values for the keys under `prefix` it lacks: weights
-    saved before a statistics branch existed load into a model that has one, and the branch starts silent."""
-    return {**{k: v for k, v in model.state_dict().items() if k.startswith(prefix)}, **state}
+    """`state` completed with `model`'s own (initial) values for the keys under any of `prefixes` it lacks:
+    weights saved before a statistics branch existed load into a model that has one, and the branch starts
+    silent."""
+    return {**{k: v for k, v in model.state_dict().items() if k.startswith(prefixes)}, **state}
