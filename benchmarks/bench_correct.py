@@ -108,29 +108,34 @@ def peak_mb() -> float:
 
 @contextmanager
 def probes(corrector, timings: dict):
-    """Time, inside a real `Corrector.apply`, the guided upsampling (`xfix.guided.upsample`, looked up at each
-    call, so it is wrapped for the duration) and the network's forward passes (module hooks). Adds seconds to
-    timings["upsample"] / timings["network"]; a key stays absent when that part never ran (whole or tiled
-    mode, or an image already within the work size)."""
+    """Time, inside a real correction, the step that carries it to full resolution (`xfix.guided.upsample`
+    on the float route; on the 8-bit route the fused kernel of `xfix.display8` that slices the grid or the
+    table and quantizes) and the network's forward passes (module hooks). They are looked up at each call,
+    so they are wrapped for the duration. Adds seconds to timings["upsample"] / timings["network"]; a key
+    stays absent when that part never ran (whole or tiled mode, or an image already within the work size)."""
     import torch
 
-    from xfix import guided
+    from xfix import display8, guided
 
     cuda = corrector.device.type == "cuda"
-    original = guided.upsample
+    wrapped = [(guided, "upsample"), (display8, "slice_grid_u8"), (display8, "apply_lut_u8")]
+    originals = [getattr(module, name) for module, name in wrapped]
     started: list[float] = []
 
     def sync() -> None:
         if cuda:  # kernels run asynchronously: wait, or the time lands in whatever waits next
             torch.cuda.synchronize(corrector.device)
 
-    def upsample(*args, **kwargs):
-        start = perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            sync()
-            timings["upsample"] = timings.get("upsample", 0.0) + perf_counter() - start
+    def timed(original):
+        def upsample(*args, **kwargs):
+            start = perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                sync()
+                timings["upsample"] = timings.get("upsample", 0.0) + perf_counter() - start
+
+        return upsample
 
     def before(module, inputs) -> None:
         sync()
@@ -142,20 +147,25 @@ def probes(corrector, timings: dict):
 
     model = corrector.model
     handles = [model.register_forward_pre_hook(before), model.register_forward_hook(after)]
-    guided.upsample = upsample
+    for (module, name), original in zip(wrapped, originals):
+        setattr(module, name, timed(original))
     try:
         yield
     finally:
-        guided.upsample = original
+        for (module, name), original in zip(wrapped, originals):
+            setattr(module, name, original)
         for handle in handles:
             handle.remove()
 
 
 def correct_once(path: Path, out: Path, corrector, config) -> dict:
-    """One correction of `path`, stage by stage as the pipeline chains them; seconds per stage. "inference" is
-    `Corrector.apply` without its guided upsampling (conversion to and from the model encoding, downscale,
-    network); "network" (part of inference) is the model's forward passes alone."""
+    """One correction of `path`, stage by stage as the pipeline chains them, on the route the pipeline would
+    take (`pipeline.display_route_frame`); seconds per stage, and "route". "inference" is the correction
+    without the step timed as "upsample" (float route: conversion to and from the model encoding, downscale,
+    network; 8-bit route: downscale, network, grid fit); "network" (part of inference) is the model's
+    forward passes alone. On the 8-bit route "upsample" includes the quantization and "encode" is the codec."""
     from xfix import __version__, decode, encode, linearize, metadata, write
+    from xfix.pipeline import display_route_frame
 
     t: dict[str, float] = {}
     start = mark = perf_counter()
@@ -168,13 +178,20 @@ def correct_once(path: Path, out: Path, corrector, config) -> dict:
 
     decoded = decode.decode(path, max_megapixels=config.max_megapixels)
     lap("decode")
-    frame = linearize.linearize(decoded, input_space=config.input_space)
+    display = display_route_frame(decoded, corrector, config, fmt="jpeg", bits=8)
+    frame = display or linearize.linearize(decoded, input_space=config.input_space)
     lap("linearize")
     with probes(corrector, t):
-        corrected = corrector.apply(frame, strength=config.strength)
+        if display is not None:
+            corrected = corrector.apply_display(display, strength=config.strength)
+        else:
+            corrected = corrector.apply(frame, strength=config.strength)
     lap("inference")
     space = config.output_space
-    data = encode.encode(corrected, fmt="jpeg", bits=8, quality=config.quality, output_space=space)
+    if display is not None:
+        data = encode.encode_display(corrected, fmt="jpeg", quality=config.quality)
+    else:
+        data = encode.encode(corrected, fmt="jpeg", bits=8, quality=config.quality, output_space=space)
     lap("encode")
     software = f"xfix {__version__} ({corrector.profile.name})"
     data, _warnings = metadata.copy_metadata(path, data, fmt="jpeg", strip_gps=config.strip_gps,
@@ -184,6 +201,7 @@ def correct_once(path: Path, out: Path, corrector, config) -> dict:
     lap("write")
     t["total"] = perf_counter() - start
     t["inference"] -= t.get("upsample", 0.0)
+    t["route"] = "8-bit" if display is not None else "float"
     return t
 
 
@@ -213,10 +231,12 @@ def run_one(megapixels: float, args: argparse.Namespace) -> dict:
         reference = [codec_once(source, config) for _ in range(args.repeat)]
         height, width = _size(source)
         input_mb = source.stat().st_size / 1e6
+    routes = {r.pop("route") for r in runs}
     seconds = {key: statistics.median(r.get(key, 0.0) for r in runs) for key in runs[0]}
     seconds["reference"] = statistics.median(reference)
     return {
         "megapixels": megapixels, "width": width, "height": height, "input_mb": round(input_mb, 2),
+        "route": "/".join(sorted(routes)),
         "seconds": {k: round(v, 4) for k, v in seconds.items()},
         "ratio": round(seconds["total"] / seconds["reference"], 3),
         "ratio_stages": round(seconds["total"] / (seconds["decode"] + seconds["encode"]), 3),
@@ -250,7 +270,9 @@ def load(args: argparse.Namespace, source: Path):
     overrides = {k: v for k, v in (("mode", args.mode), ("work_size", args.work_size)) if v is not None}
     profile = resolve_profile(args.profile)
     corrector = Corrector.load(profile, device=args.device, inference_overrides=overrides)
-    return corrector, CorrectConfig(jobs=(source,), profile=profile.name, device=args.device)
+    config = CorrectConfig(jobs=(source,), profile=profile.name, device=args.device,
+                           display_route=args.route == "auto")  # fmt: skip
+    return corrector, config
 
 
 # ---------------------------------------------------------------- the parent: sizes, table, JSON
@@ -279,6 +301,7 @@ def machine(corrector) -> dict:
 def child_command(megapixels: float, args: argparse.Namespace) -> list[str]:
     command = [sys.executable, str(Path(__file__).resolve()), "--one", f"{megapixels:g}"]
     command += ["--profile", args.profile or "", "--device", args.device, "--repeat", str(args.repeat)]
+    command += ["--route", args.route]
     for flag, value in (("--mode", args.mode), ("--work-size", args.work_size), ("--workdir", args.workdir)):
         if value is not None:
             command += [flag, str(value)]
@@ -297,7 +320,7 @@ def run_all(args: argparse.Namespace) -> int:
         console.print(f"[red]error:[/red] {error}")
         return 2
     report = {"benchmark": "correct", "profile": corrector.profile.name, "repeat": args.repeat,
-              "machine": machine(corrector), "results": []}  # fmt: skip
+              "route": args.route, "machine": machine(corrector), "results": []}  # fmt: skip
     del corrector
     cores, load_now = report["machine"]["cores"], report["machine"]["load_average"][0]
     if load_now > 0.5 * (cores or 1):
@@ -328,19 +351,19 @@ def table(report: dict):
     title = (f"xfix correct, profile {report['profile']} on {m['device']} ({m['torch_threads']} threads, "
              f"{m['cores']} cores), median of {report['repeat']}, seconds")  # fmt: skip
     out = Table(title=title)
-    columns = ("size", *STAGES[:3], "(network)", *STAGES[3:], "total", "dec+enc", "ratio", "peak MB")
+    columns = ("size", "route", *STAGES[:3], "(network)", *STAGES[3:], "total", "dec+enc", "ratio", "peak MB")
     columns = tuple("linear" if c == "linearize" else c for c in columns)
     for name in columns:
         out.add_column(name, justify="left" if name == "size" else "right")
     for r in report["results"]:
         label = f"{r['megapixels']:g} MP"
         if "error" in r:
-            out.add_row(label, "[red]failed[/red]", *[""] * (len(columns) - 2))
+            out.add_row(label, "", "[red]failed[/red]", *[""] * (len(columns) - 3))
             continue
         s = r["seconds"]
         keys = (*STAGES[:3], "network", *STAGES[3:], "total", "reference")
         cells = [_seconds(s.get(k)) for k in keys]
-        out.add_row(label, *cells, f"{r['ratio']:.2f}x", f"{r['peak_mb']:,}")
+        out.add_row(label, r.get("route", ""), *cells, f"{r['ratio']:.2f}x", f"{r['peak_mb']:,}")
     return out
 
 
@@ -357,6 +380,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="timed passes per size, medians (default: 3)")
     parser.add_argument("--mode", choices=("whole", "tiled", "guided"), help="override the profile's mode")
     parser.add_argument("--work-size", type=int, help="override the profile's guided work size (px)")
+    parser.add_argument("--route", choices=("auto", "float"), default="auto",
+                        help="auto: the 8-bit display route where the pipeline takes it; float: never")
     parser.add_argument("--workdir", help="folder for inputs and outputs (default: the system temp folder)")
     parser.add_argument("--json", type=Path, default=REPO / "bench-out" / "correct.json", help="report file")
     parser.add_argument("--one", type=float, metavar="MP", help="time one size here; JSON on stdout")

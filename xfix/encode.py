@@ -17,7 +17,7 @@ import numpy as np
 
 from xfix import colour, icc
 from xfix.errors import EncodeError
-from xfix.frame import Frame
+from xfix.frame import DisplayFrame, Frame
 
 FORMATS = ("jpeg", "tiff", "png")
 _EXTENSIONS = {"jpeg": ".jpg", "tiff": ".tif", "png": ".png"}
@@ -198,6 +198,11 @@ def encode(
     source = frame if has_alpha else replace(frame, alpha=None)
     samples = quantize(source, bits=bits, output_space=output_space, grey=grey, dither_seed=dither_seed)
     profile = icc.icc_profile(output_space, grey=grey)
+    return _container(samples, fmt, quality, profile, has_alpha, frame.source)
+
+
+def _container(samples: np.ndarray, fmt: str, quality: int, profile: bytes, has_alpha: bool, source) -> bytes:
+    """Quantized samples -> the bytes of a `fmt` file with `profile` embedded."""
     try:
         if fmt == "jpeg":
             return _jpeg(samples, quality, profile)
@@ -205,4 +210,15 @@ def encode(
             return _tiff(samples, profile, has_alpha)
         return _png(samples, profile)
     except (OSError, ValueError) as error:
-        raise EncodeError(f"could not encode {fmt}: {error}", frame.source.path) from error
+        raise EncodeError(f"could not encode {fmt}: {error}", source.path) from error
+
+
+def encode_display(frame: DisplayFrame, *, fmt: str, quality: int = 95) -> bytes:
+    """Encode the already quantized samples of a DisplayFrame (8-bit display route) as an 8-bit `fmt` file in
+    the frame's own space, its ICC profile embedded. Raises EncodeError as `encode` does."""
+    fmt = resolve_format(fmt, frame.source.format)
+    if not 1 <= quality <= 100:
+        raise EncodeError(f"JPEG quality must be 1-100, got {quality}", frame.source.path)
+    if frame.space not in icc.BUILDABLE_SPACES:
+        raise EncodeError(f"no ICC profile can be built for {frame.space!r}", frame.source.path)
+    return _container(frame.samples, fmt, quality, icc.icc_profile(frame.space), False, frame.source)

@@ -3,7 +3,8 @@
 Between decode and linearize an image travels as a `Decoded` (file encoding, integer or float samples);
 from linearize to encode it travels as a `Frame`: float32, scene-linear, (H, W, 3), in the working space
 `colour.WORKING_SPACE` (linear ProPhoto/ROMM primaries, which hold every colour a camera records), never clipped,
-so values above 1 survive to the encoder.
+so values above 1 survive to the encoder. The one exception is the 8-bit display route: 8-bit samples already
+in the model's display encoding, bound for 8-bit output in that encoding, travel as a `DisplayFrame` instead.
 """
 
 from __future__ import annotations
@@ -74,3 +75,32 @@ class Frame:
     @property
     def megapixels(self) -> float:
         return self.pixels.shape[0] * self.pixels.shape[1] / 1e6
+
+
+@dataclass(frozen=True)
+class DisplayFrame:
+    """An 8-bit RGB image kept in its display encoding: the record of the 8-bit display route.
+
+    When the samples are already in the profile's model encoding and the output is 8-bit in that encoding too,
+    converting them to a linear Frame and back would cancel out at full resolution; `linearize.keep_display`
+    hands them on as they are, `Corrector.apply_display` corrects them in one fused pass and
+    `encode.encode_display` writes them.
+
+    samples: (H, W, 3) uint8 encoded in `space` (a display encoding such as "srgb").
+    """
+
+    samples: np.ndarray
+    source: SourceInfo
+    space: str
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def with_samples(self, samples: np.ndarray) -> "DisplayFrame":
+        """A copy carrying new samples of the same shape and type; everything else is kept."""
+        if samples.shape != self.samples.shape or samples.dtype != np.uint8:
+            got, wanted = f"{samples.shape} {samples.dtype}", self.samples.shape
+            raise ValueError(f"DisplayFrame samples must stay {wanted} uint8, got {got}")
+        return replace(self, samples=samples)
+
+    @property
+    def megapixels(self) -> float:
+        return self.samples.shape[0] * self.samples.shape[1] / 1e6

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 _LUMA = (0.2126, 0.7152, 0.0722)
+CELL = 16  # low-res pixels per spatial grid cell, unless asked otherwise
 
 
 def _as_tensor(image, device: torch.device | None = None) -> torch.Tensor:
@@ -85,7 +86,7 @@ def _solve_affine(moments: torch.Tensor, reg: float) -> torch.Tensor:
 
 
 def fit_grid(
-    low_in, low_out, *, cell: int = 16, bins: int = 8, smooth: int = 1, reg: float = 1e-4
+    low_in, low_out, *, cell: int = CELL, bins: int = 8, smooth: int = 1, reg: float = 1e-4
 ) -> torch.Tensor:
     """Affine grid (1, 12, bins, GH, GW) fitted from (h, w, 3) low-res input -> output; channel i*3 + k holds
     the coefficient of input feature i (R, G, B, 1) in output channel k. GH = ceil(h / cell), GW likewise.
@@ -100,6 +101,11 @@ def fit_grid(
     coef = _solve_affine((moments.cpu() if moments.device.type == "mps" else moments).double(), reg)
     _, d, gh, gw = moments.shape
     return coef.reshape(d, gh, gw, 12).permute(3, 0, 1, 2)[None].float().to(x.device)
+
+
+def _at_least_two_bins(grid: torch.Tensor) -> torch.Tensor:
+    """One luminance bin has nothing to interpolate between: repeat it, so slicing can always lerp."""
+    return grid.expand(-1, -1, 2, -1, -1) if grid.shape[2] == 1 else grid
 
 
 def _block_table(grid: torch.Tensor, top: int, rows: int, h: int, w: int, block: int) -> torch.Tensor:
@@ -134,8 +140,7 @@ def slice_grid(
     h, w = full_in.shape[:2]
     if out is None:
         out = np.empty((h, w, 3), np.float32) if is_numpy else torch.empty_like(full_in, dtype=torch.float32)
-    if grid.shape[2] == 1:  # one luminance bin: nothing to interpolate between
-        grid = grid.expand(-1, -1, 2, -1, -1)
+    grid = _at_least_two_bins(grid)
     bins = grid.shape[2]
     chunk_rows = max(block, chunk_rows // block * block)
     nbx = -(-w // block)
@@ -161,12 +166,37 @@ def slice_grid(
     return out
 
 
+def default_block(full_shape: tuple[int, ...], low_shape: tuple[int, ...], cell: int) -> int:
+    """A sixteenth of a grid cell in full-res pixels (measured: under 0.3 8-bit codes from exact slicing for a
+    classic correction at 6 MP, and several times faster than block 1); see `slice_grid`."""
+    scale = max(full_shape[0] / low_shape[0], full_shape[1] / low_shape[1])
+    return max(1, int(cell * scale / 16))
+
+
+def with_strength(grid: torch.Tensor, strength: float) -> torch.Tensor:
+    """The grid of lerp(input, corrected, strength): each affine transform blended with the identity."""
+    if strength == 1.0:
+        return grid
+    identity = torch.zeros(12, dtype=grid.dtype, device=grid.device)
+    identity[[0, 4, 8]] = 1.0  # coefficient i * 3 + k is 1 where input channel i is output channel k
+    return torch.lerp(identity.view(1, 12, 1, 1, 1), grid, strength)
+
+
+def block_grid_table(grid: torch.Tensor, h: int, w: int, block: int) -> np.ndarray:
+    """(nby, nbx, D, 12) float32 numpy, D >= 2: the grid at every `block` x `block` block centre of an h x w
+    image, the table `xfix.display8.slice_grid_u8` slices with."""
+    grid = _at_least_two_bins(grid)
+    d = grid.shape[2]
+    table = _block_table(grid, 0, h, h, w, block)  # (nby * nbx * D, 12)
+    return table.reshape(-(-h // block), -(-w // block), d, 12).float().cpu().numpy()
+
+
 def upsample(
     low_in,
     low_out,
     full_in,
     *,
-    cell: int = 16,
+    cell: int = CELL,
     bins: int = 8,
     smooth: int = 1,
     reg: float = 1e-4,
@@ -179,11 +209,8 @@ def upsample(
 
     All three in the same encoding. Known behaviour: if low_out = low_in @ M.T + b for one matrix M and
     offset b, the result is full_in @ M.T + b up to float rounding. Same type as full_in (numpy or torch).
-    `block` defaults to a sixteenth of a grid cell in full-res pixels (measured: under 0.3 8-bit codes from
-    exact slicing for a classic correction at 6 MP, and several times faster); see `slice_grid`.
+    `block` defaults to `default_block`.
     """
     grid = fit_grid(low_in, low_out, cell=cell, bins=bins, smooth=smooth, reg=reg)
-    if block is None:
-        scale = max(full_in.shape[0] / low_in.shape[0], full_in.shape[1] / low_in.shape[1])
-        block = max(1, int(cell * scale / 16))
+    block = default_block(full_in.shape, low_in.shape, cell) if block is None else block
     return slice_grid(grid, full_in, block=block, chunk_rows=chunk_rows, clip_input=clip_input, out=out)

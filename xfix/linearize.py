@@ -14,7 +14,7 @@ import numpy as np
 
 from xfix import colour
 from xfix.errors import UsageError
-from xfix.frame import Decoded, Frame
+from xfix.frame import Decoded, DisplayFrame, Frame
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +120,19 @@ def linearize(decoded: Decoded, *, input_space: str | None = None) -> Frame:
         grey=pixels.shape[2] == 1,
         notes=notes,
     )
+
+
+def keep_display(decoded: Decoded, encoding: str, *, input_space: str | None = None) -> DisplayFrame | None:
+    """The samples as a DisplayFrame when they are 8-bit RGB without alpha encoded in `encoding` (a display
+    encoding: the model's), so they need no linearizing; else None (use `linearize`).
+
+    The colour space is decided as `linearize` decides it, with the same notes."""
+    pixels = decoded.pixels
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3 or decoded.alpha is not None:
+        return None
+    if colour.rgb_space(encoding).transfer == "linear":
+        return None
+    space, notes = _detect(decoded, input_space)
+    if space != encoding:
+        return None
+    return DisplayFrame(samples=pixels, source=decoded.source, space=space, notes=notes)

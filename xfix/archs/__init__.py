@@ -53,6 +53,10 @@ class Architecture:
     # adapt_weights(state, model) -> state: lets --init-from-weights start from weights of an earlier variant
     adapt_weights: Callable[..., Any] | None = None
     takes_context: bool = False  # model.global_context(image) and forward(x, context), see above
+    # colour_map(model, shrink) -> fn: for a model that maps a colour the same way anywhere in a photo, the
+    # function of (1, 3, H, W) tensors it applies to the photo; shrink(h, w) gives the photo (1, 3, h, w) as
+    # F.interpolate(mode="area") would. Lets the 8-bit route apply the model as a 3D table.
+    colour_map: Callable[..., Any] | None = None
 
 
 def architecture_names() -> tuple[str, ...]:

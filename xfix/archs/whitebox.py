@@ -19,7 +19,7 @@ tables. `sample` draws different edits with dropout on (the paper's one-to-many 
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 import torch.nn as nn
@@ -194,6 +194,13 @@ class WhiteBoxRecipe:
         return self.style.critic_step(self._fake) if self.style is not None else {}
 
 
+def colour_map(model: WhiteBox, shrink: Callable[[int, int], torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """The edit predicted for the photo `shrink` gives at thumbnail size (every operation acts on each
+    pixel's colour alone); the same edit as `forward` on the whole photo."""
+    thumbnail = shrink(model.thumbnail, model.thumbnail)
+    return model.edits(model.values(model.raw(thumbnail)), 1)[0].apply
+
+
 ARCHITECTURE = Architecture(
     name="whitebox",
     description="Interpretable edits (exposure, white balance, curves...) from a thumbnail (Hu et al. 2018)",
@@ -205,4 +212,5 @@ ARCHITECTURE = Architecture(
     supports_half=False,
     recipe=WhiteBoxRecipe,
     defaults={**DEFAULTS, **TRAINING_DEFAULTS},
+    colour_map=colour_map,
 )
