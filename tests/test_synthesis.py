@@ -232,3 +232,7 @@ def test_exposure_errors_include_well_exposed_pairs_and_respect_the_range():
     assert abs(near_zero - expected) < 0.03 and evs.min() >= -3.0 and evs.max() <= 3.0
     only_bright = np.array([draw_ev(rng, (0.5, 3.0)) for _ in range(500)])
     assert only_bright.min() >= 0.5  # a range without 0 never yields well-exposed pairs
+    all_well = np.array([draw_ev(rng, (-3.0, 3.0), well_share=1.0) for _ in range(500)])
+    assert np.abs(all_well).max() <= WELL_EXPOSED_EV
+    none_well = np.array([draw_ev(rng, (-3.0, 3.0), well_share=0.0) for _ in range(4000)])
+    assert abs(np.mean(np.abs(none_well) <= WELL_EXPOSED_EV) - WELL_EXPOSED_EV / 3.0) < 0.02

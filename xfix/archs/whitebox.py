@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from xfix.archs import Architecture
+from xfix.data.synthesis import WELL_EXPOSED_SHARE, make_pair
 from xfix.edit import Edit, steps_from_values
 from xfix.filters import OPERATIONS, luma_tensor, run_operation, to_domain
 from xfix.tonecurve import srgb_encode
@@ -39,12 +40,13 @@ DEFAULTS: dict[str, Any] = {
     "hidden": 128,
     "dropout": 0.25,
 }
-TRAINING_DEFAULTS: dict[str, Any] = {  # read by WhiteBoxRecipe only
+TRAINING_DEFAULTS: dict[str, Any] = {  # read by WhiteBoxRecipe, and `well_share` by the pair function
     "raw_weight": 1e-4,  # L2 on the raw network outputs: prefer the simplest edit that fits
     "loss_pixels": 4096,  # the loss sees this many random pixels of each patch (the edit is global)
     "content_weight": 1.0,  # the supervised L1 on synthesized pairs
     "style": "",  # folder of photos in the wanted look: unpaired adversarial training (whitebox_style.py)
     "style_weight": 0.05,  # the critic's verdict in the loss, with a style folder
+    "well_share": WELL_EXPOSED_SHARE,  # share of (nearly) well-exposed training pairs, to be left alone
 }
 HIST_BINS = 16
 
@@ -213,4 +215,6 @@ ARCHITECTURE = Architecture(
     recipe=WhiteBoxRecipe,
     defaults={**DEFAULTS, **TRAINING_DEFAULTS},
     colour_map=colour_map,
+    pairs=make_pair,
+    pair_settings=("well_share",),
 )

@@ -28,9 +28,11 @@ WELL_EXPOSED_SHARE = 0.25
 WELL_EXPOSED_EV = 0.15
 
 
-def draw_ev(rng: np.random.Generator, ev_range: tuple[float, float] = (-3.0, 3.0)) -> float:
-    """An exposure error in stops: within +-WELL_EXPOSED_EV for WELL_EXPOSED_SHARE of draws, else uniform."""
-    if rng.random() < WELL_EXPOSED_SHARE:
+def draw_ev(
+    rng: np.random.Generator, ev_range: tuple[float, float] = (-3.0, 3.0), well_share: float = WELL_EXPOSED_SHARE
+) -> float:
+    """An exposure error in stops: within +-WELL_EXPOSED_EV for a `well_share` of draws, else uniform."""
+    if rng.random() < well_share:
         low, high = max(ev_range[0], -WELL_EXPOSED_EV), min(ev_range[1], WELL_EXPOSED_EV)
         if low <= high:
             return float(rng.uniform(low, high))
@@ -118,10 +120,11 @@ def render_exposure(
 
 
 def synthesize_pair(
-    photo: np.ndarray, rng: np.random.Generator, ev_range: tuple[float, float] = (-3.0, 3.0)
+    photo: np.ndarray, rng: np.random.Generator, ev_range: tuple[float, float] = (-3.0, 3.0),
+    well_share: float = WELL_EXPOSED_SHARE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A training pair in display sRGB: (badly exposed input, photo), both (H, W, 3) float32 in [0, 1]."""
-    ev = draw_ev(rng, ev_range)
+    ev = draw_ev(rng, ev_range, well_share)
     inp = render_exposure(photo, ev, rng, curve=draw_curve(rng))
     return inp, np.asarray(photo, dtype=np.float32)
 
@@ -134,6 +137,7 @@ def unprocess(
     ev_range: tuple[float, float] = (-3.0, 3.0),
     curve: ToneCurve | None = None,
     noise: bool = True,
+    well_share: float = WELL_EXPOSED_SHARE,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """A camera-linear ("RAW-like") pair in the working space linear ProPhoto, both (H, W, 3) float32.
 
@@ -143,7 +147,7 @@ def unprocess(
     info: {"ev", "curve", "wb_gains", "noise"}."""
     _check_image(photo)
     curve = curve if curve is not None else draw_curve(rng)
-    ev = draw_ev(rng, ev_range) if ev is None else float(ev)
+    ev = draw_ev(rng, ev_range, well_share) if ev is None else float(ev)
     gains = np.array(
         [rng.uniform(1.6, 2.4), 1.0, rng.uniform(1.3, 2.0)], dtype=np.float32
     )  # red, green, blue
@@ -166,13 +170,15 @@ def unprocess(
 
 
 def make_pair(
-    photo: np.ndarray, rng: np.random.Generator, encoding: str, ev_range: tuple[float, float] = (-3.0, 3.0)
+    photo: np.ndarray, rng: np.random.Generator, encoding: str, ev_range: tuple[float, float] = (-3.0, 3.0),
+    well_share: float = WELL_EXPOSED_SHARE,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A training pair in a profile's `encoding`: "srgb" display pairs, "linear-prophoto" unprocessed."""
+    """A training pair in a profile's `encoding`: "srgb" display pairs, "linear-prophoto" unprocessed;
+    `well_share` of them (nearly) well exposed."""
     if encoding == "srgb":
-        return synthesize_pair(photo, rng, ev_range)
+        return synthesize_pair(photo, rng, ev_range, well_share)
     if encoding == "linear-prophoto":
-        inp, target, _ = unprocess(photo, rng, ev_range=ev_range)
+        inp, target, _ = unprocess(photo, rng, ev_range=ev_range, well_share=well_share)
         return inp, target
     raise ValueError(f"no synthesis for encoding {encoding!r}; valid: srgb, linear-prophoto")
 
