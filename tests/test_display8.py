@@ -113,6 +113,18 @@ def test_area_average_matches_opencv_and_torch_without_rounding():
     assert exact.dtype == np.float32 and len(np.unique(exact)) > 256  # not rounded to codes
 
 
+def test_kernels_compile_without_a_writable_cache_folder(monkeypatch):
+    from numba.core import caching
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])  # numba finds nowhere to cache
+
+    @display8._compiled()
+    def twice(x):
+        return 2 * x
+
+    assert twice(21) == 42
+
+
 # ---------------------------------------------------------------- Corrector
 
 

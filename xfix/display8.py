@@ -26,7 +26,20 @@ _S31, _S40, _S50 = np.uint64(31), np.uint64(40), np.uint64(50)
 _LUMA_R, _LUMA_G, _LUMA_B = 0.2126, 0.7152, 0.0722  # as xfix.guided's grid axis
 
 
-@njit(inline="always", cache=True)
+def _compiled(**options):
+    """numba's njit, its machine code cached on disk when numba finds a writable cache folder; without one
+    (a read-only install, no home folder) it compiles again in each process rather than failing."""
+
+    def wrap(function):
+        try:
+            return njit(cache=True, **options)(function)
+        except RuntimeError:
+            return njit(**options)(function)
+
+    return wrap
+
+
+@_compiled(inline="always")
 def _pixel_noise(index: int, seed: np.uint64) -> tuple[float, float, float]:
     """Three triangular (TPDF) samples in (-1, 1) for pixel `index`: one splitmix64 hash of the index and the
     seed, cut into six 10-bit uniform draws (finer steps would not change a rounded 8-bit code)."""
@@ -41,7 +54,7 @@ def _pixel_noise(index: int, seed: np.uint64) -> tuple[float, float, float]:
     return d0 * u, d1 * u, d2 * u
 
 
-@njit(inline="always", cache=True)
+@_compiled(inline="always")
 def _quantize(value: float, noise: float) -> np.uint8:
     """[0, 1] encoded value (clipped here) -> 8-bit code, the encoder's dither tapered to 0 at 0 and 255."""
     scaled = min(max(value, np.float32(0.0)), np.float32(1.0)) * np.float32(255.0)
@@ -49,7 +62,7 @@ def _quantize(value: float, noise: float) -> np.uint8:
     return np.uint8(scaled + np.float32(0.5))
 
 
-@njit(inline="always", cache=True)
+@_compiled(inline="always")
 def _noise_or_zero(index: int, seed: np.uint64, dither: bool) -> tuple[float, float, float]:
     if dither:
         return _pixel_noise(index, seed)
@@ -57,7 +70,7 @@ def _noise_or_zero(index: int, seed: np.uint64, dither: bool) -> tuple[float, fl
     return zero, zero, zero
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@_compiled(parallel=True, fastmath=True)
 def _slice_grid_rows(samples, table, block, bins, seed, dither, out):  # pragma: no cover - compiled
     height, width = samples.shape[0], samples.shape[1]
     scale = np.float32(1.0 / 255.0)
@@ -83,7 +96,7 @@ def _slice_grid_rows(samples, table, block, bins, seed, dither, out):  # pragma:
     return out
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@_compiled(parallel=True, fastmath=True)
 def _apply_lut_rows(samples, lut, seed, dither, out):  # pragma: no cover - compiled
     height, width = samples.shape[0], samples.shape[1]
     step = np.float32((lut.shape[0] - 1) / 255.0)
@@ -170,7 +183,7 @@ def _area_weights(n_in: int, n_out: int, adaptive: bool) -> tuple[np.ndarray, np
     return np.array(starts, np.int64), np.array(index, np.int64), np.array(weight, np.float32)
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@_compiled(parallel=True, fastmath=True)
 def _area_rows(samples, y_start, y_index, y_weight, x_start, x_index, x_weight, out):  # pragma: no cover
     out_h, out_w = out.shape[0], out.shape[1]
     for oy in prange(out_h):
