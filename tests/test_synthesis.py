@@ -236,3 +236,9 @@ def test_exposure_errors_include_well_exposed_pairs_and_respect_the_range():
     assert np.abs(all_well).max() <= WELL_EXPOSED_EV
     none_well = np.array([draw_ev(rng, (-3.0, 3.0), well_share=0.0) for _ in range(4000)])
     assert abs(np.mean(np.abs(none_well) <= WELL_EXPOSED_EV) - WELL_EXPOSED_EV / 3.0) < 0.02
+    gap = np.array([draw_ev(rng, (-3.0, 3.0), well_share=0.3, min_misexposure=0.6) for _ in range(4000)])
+    small = (np.abs(gap) > WELL_EXPOSED_EV) & (np.abs(gap) < 0.6)
+    assert not small.any() and abs(np.mean(np.abs(gap) <= WELL_EXPOSED_EV) - 0.3) < 0.03
+    assert abs(np.mean(gap > 0) - np.mean(gap < 0)) < 0.05 and gap.min() >= -3.0 and gap.max() <= 3.0
+    bright = np.array([draw_ev(rng, (0.3, 3.0), well_share=0.0, min_misexposure=0.6) for _ in range(500)])
+    assert bright.min() >= 0.6 and bright.max() <= 3.0

@@ -47,6 +47,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {  # read by WhiteBoxRecipe, and `well_share
     "style": "",  # folder of photos in the wanted look: unpaired adversarial training (whitebox_style.py)
     "style_weight": 0.05,  # the critic's verdict in the loss, with a style folder
     "well_share": WELL_EXPOSED_SHARE,  # share of (nearly) well-exposed training pairs, to be left alone
+    "min_misexposure": 0.0,  # stops: the other pairs are at least this far off (synthesis.draw_ev)
 }
 HIST_BINS = 16
 
@@ -216,5 +217,5 @@ ARCHITECTURE = Architecture(
     defaults={**DEFAULTS, **TRAINING_DEFAULTS},
     colour_map=colour_map,
     pairs=make_pair,
-    pair_settings=("well_share",),
+    pair_settings=("well_share", "min_misexposure"),
 )

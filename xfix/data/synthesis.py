@@ -29,14 +29,25 @@ WELL_EXPOSED_EV = 0.15
 
 
 def draw_ev(
-    rng: np.random.Generator, ev_range: tuple[float, float] = (-3.0, 3.0), well_share: float = WELL_EXPOSED_SHARE
+    rng: np.random.Generator, ev_range: tuple[float, float] = (-3.0, 3.0), well_share: float = WELL_EXPOSED_SHARE,
+    min_misexposure: float = 0.0,
 ) -> float:
-    """An exposure error in stops: within +-WELL_EXPOSED_EV for a `well_share` of draws, else uniform."""
+    """An exposure error in stops: within +-WELL_EXPOSED_EV for a `well_share` of draws, else uniform over
+    `ev_range` without the errors smaller than `min_misexposure` (a model trained so learns that a photo a
+    little darker or brighter than usual was meant so, and leaves it alone)."""
     if rng.random() < well_share:
         low, high = max(ev_range[0], -WELL_EXPOSED_EV), min(ev_range[1], WELL_EXPOSED_EV)
         if low <= high:
             return float(rng.uniform(low, high))
-    return float(rng.uniform(*ev_range))
+    if min_misexposure <= 0:
+        return float(rng.uniform(*ev_range))
+    low, high = ev_range
+    darker = max(0.0, min(high, -min_misexposure) - low)  # length of [low, -min_misexposure]
+    brighter = max(0.0, high - max(low, min_misexposure))  # length of [min_misexposure, high]
+    if darker + brighter <= 0:
+        return float(rng.uniform(low, high))
+    u = float(rng.uniform(0.0, darker + brighter))
+    return low + u if u < darker else max(low, min_misexposure) + (u - darker)
 
 
 @dataclass(frozen=True)
@@ -121,10 +132,10 @@ def render_exposure(
 
 def synthesize_pair(
     photo: np.ndarray, rng: np.random.Generator, ev_range: tuple[float, float] = (-3.0, 3.0),
-    well_share: float = WELL_EXPOSED_SHARE,
+    well_share: float = WELL_EXPOSED_SHARE, min_misexposure: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A training pair in display sRGB: (badly exposed input, photo), both (H, W, 3) float32 in [0, 1]."""
-    ev = draw_ev(rng, ev_range, well_share)
+    ev = draw_ev(rng, ev_range, well_share, min_misexposure)
     inp = render_exposure(photo, ev, rng, curve=draw_curve(rng))
     return inp, np.asarray(photo, dtype=np.float32)
 
@@ -138,6 +149,7 @@ def unprocess(
     curve: ToneCurve | None = None,
     noise: bool = True,
     well_share: float = WELL_EXPOSED_SHARE,
+    min_misexposure: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """A camera-linear ("RAW-like") pair in the working space linear ProPhoto, both (H, W, 3) float32.
 
@@ -147,7 +159,7 @@ def unprocess(
     info: {"ev", "curve", "wb_gains", "noise"}."""
     _check_image(photo)
     curve = curve if curve is not None else draw_curve(rng)
-    ev = draw_ev(rng, ev_range, well_share) if ev is None else float(ev)
+    ev = draw_ev(rng, ev_range, well_share, min_misexposure) if ev is None else float(ev)
     gains = np.array(
         [rng.uniform(1.6, 2.4), 1.0, rng.uniform(1.3, 2.0)], dtype=np.float32
     )  # red, green, blue
@@ -171,14 +183,15 @@ def unprocess(
 
 def make_pair(
     photo: np.ndarray, rng: np.random.Generator, encoding: str, ev_range: tuple[float, float] = (-3.0, 3.0),
-    well_share: float = WELL_EXPOSED_SHARE,
+    well_share: float = WELL_EXPOSED_SHARE, min_misexposure: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A training pair in a profile's `encoding`: "srgb" display pairs, "linear-prophoto" unprocessed;
-    `well_share` of them (nearly) well exposed."""
+    `well_share` of them (nearly) well exposed, the others at least `min_misexposure` stops off (`draw_ev`)."""
     if encoding == "srgb":
-        return synthesize_pair(photo, rng, ev_range, well_share)
+        return synthesize_pair(photo, rng, ev_range, well_share, min_misexposure)
     if encoding == "linear-prophoto":
-        inp, target, _ = unprocess(photo, rng, ev_range=ev_range, well_share=well_share)
+        inp, target, _ = unprocess(photo, rng, ev_range=ev_range, well_share=well_share,
+                                   min_misexposure=min_misexposure)
         return inp, target
     raise ValueError(f"no synthesis for encoding {encoding!r}; valid: srgb, linear-prophoto")
 
