@@ -244,3 +244,26 @@ def test_trained_msec_profile_loads_by_name(photos, tmp_path, monkeypatch):
     result = run_training(config)
     corrector = Corrector.load(load_profile("tinymsec"), device="cpu")
     assert corrector.profile.sha256 == result.sha256
+
+
+@pytest.mark.parametrize("profile", ["whitebox", "msec"])
+def test_exposure_settings_reach_the_training_pairs(tmp_path, profile):
+    from skimage import data
+
+    from xfix.train import TrainConfig, _pair_function, _resolve
+
+    photo = np.asarray(data.astronaut()[::8, ::8], dtype=np.float32) / 255.0
+
+    def exposure_errors(share: float, encoding: str, gap: float = 0.0) -> np.ndarray:
+        """|log2| brightness of 12 inputs against their targets, with `share` of pairs nearly well exposed
+        and the others at least `gap` stops off."""
+        settings = {"well_share": share, "min_misexposure": gap}
+        config = TrainConfig(profile=profile, data=tmp_path, steps=1, settings=settings)
+        pair, rng = _pair_function(_resolve(config)), np.random.default_rng(0)
+        pairs = [pair(photo, rng, encoding, (-3.0, 3.0)) for _ in range(12)]
+        return np.array([abs(np.log2((i.mean() + 1e-3) / (t.mean() + 1e-3))) for i, t in pairs])
+
+    for encoding in ("srgb", "linear-prophoto"):
+        assert np.median(exposure_errors(1.0, encoding)) < 0.3 < np.median(exposure_errors(0.0, encoding))
+    # every pair at least 2 stops off (less in display brightness: the tone curve and clipping compress it)
+    assert exposure_errors(0.0, "srgb", gap=2.0).min() > 0.45 > exposure_errors(0.0, "srgb").min()

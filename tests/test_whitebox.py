@@ -330,20 +330,3 @@ def test_style_needs_the_srgb_encoding(tmp_path):
     with pytest.raises(UsageError, match="srgb"):
         WhiteBoxRecipe(model, {"style": str(tmp_path)})
 
-
-def test_well_share_setting_reaches_the_training_pairs(tmp_path):
-    from skimage import data
-
-    from xfix.train import TrainConfig, _pair_function, _resolve
-
-    photo = np.asarray(data.astronaut()[::8, ::8], dtype=np.float32) / 255.0
-
-    def exposure_errors(share: float, encoding: str) -> np.ndarray:
-        """|log2| brightness of 12 inputs against their targets, with `share` of pairs nearly well exposed."""
-        config = TrainConfig(profile="whitebox", data=tmp_path, steps=1, settings={"well_share": share})
-        pair, rng = _pair_function(_resolve(config)), np.random.default_rng(0)
-        pairs = [pair(photo, rng, encoding, (-3.0, 3.0)) for _ in range(12)]
-        return np.array([abs(np.log2((i.mean() + 1e-3) / (t.mean() + 1e-3))) for i, t in pairs])
-
-    for encoding in ("srgb", "linear-prophoto"):
-        assert np.median(exposure_errors(1.0, encoding)) < 0.3 < np.median(exposure_errors(0.0, encoding))

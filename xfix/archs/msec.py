@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from xfix.archs import Architecture
 from xfix.archs.adversarial import critic_lsgan_step, generator_lsgan_loss
 from xfix.archs.statistics import exposure_statistics, statistics_branch, with_initial_weights
+from xfix.data.synthesis import WELL_EXPOSED_SHARE, make_pair
 from xfix.pyramid import gaussian_pyramid, laplacian_pyramid, upsample
 
 DEFAULTS: dict[str, Any] = {
@@ -39,13 +40,15 @@ DEFAULTS: dict[str, Any] = {
     # captures it poorly.
     "global_stats": False,
 }
-TRAINING_DEFAULTS: dict[str, Any] = {  # read by MSECRecipe only; listed so profile files may set them
+TRAINING_DEFAULTS: dict[str, Any] = {  # read by MSECRecipe and the pair function; profile files may set them
     "pyramid_weight": 1.0,
     "adversarial_weight": 0.005,
     "adversarial_after": 10**9,
     # Train the coarse level alone (its pyramid loss; the refiners are not run): global brightness and colour
     # are where the error is, and a 32 px coarse level trains about five times faster than the whole pyramid.
     "coarse_only": False,
+    "well_share": WELL_EXPOSED_SHARE,  # share of (nearly) well-exposed training pairs, to be left alone
+    "min_misexposure": 0.0,  # stops: the other pairs are at least this far off (synthesis.draw_ev)
 }
 
 
@@ -285,4 +288,6 @@ ARCHITECTURE = Architecture(
     recipe=MSECRecipe,
     defaults={**DEFAULTS, **TRAINING_DEFAULTS},
     adapt_weights=adapt_weights,
+    pairs=make_pair,
+    pair_settings=("well_share", "min_misexposure"),
 )
