@@ -81,6 +81,17 @@ def test_grid_slicing_matches_the_float_slicer():
     assert np.abs(out - expected).max() <= 1 and np.mean(out != expected) < 0.01
 
 
+def test_non_finite_entries_give_black_or_white_not_garbage():
+    samples = photo(0.25)
+    table = identity_table(3)
+    table[..., 0] = np.nan  # red is NaN everywhere
+    table[..., 1] = np.inf
+    out = display8.apply_lut_u8(samples, table, dither_seed=None)
+    assert (out[..., 0] == 0).all() and (out[..., 1] == 255).all()
+    grid = np.full((-(-samples.shape[0] // 4), -(-samples.shape[1] // 4), 2, 12), np.nan, np.float32)
+    assert (display8.slice_grid_u8(samples, grid, 4, dither_seed=None) == 0).all()
+
+
 def test_grid_at_strength_zero_is_the_identity():
     samples = photo(0.5)
     low = cv2.resize(samples, (80, 60), interpolation=cv2.INTER_AREA).astype(np.float32) / 255

@@ -135,8 +135,8 @@ def slice_grid_u8(samples: np.ndarray, table: np.ndarray, block: int, *, dither_
 
     table: (nby, nbx, bins, 12) float32, the grid at the centres of `block` x `block` pixel blocks (see
     `xfix.guided.block_table`), coefficient i * 3 + k of input feature i (R, G, B, 1) in output channel k;
-    bins >= 2, interpolated linearly in the pixel's luminance as in `xfix.guided.slice_grid`.
-    dither_seed=None: plain rounding.
+    bins >= 2, interpolated linearly in the pixel's luminance as in `xfix.guided.slice_grid`; a non-finite
+    coefficient counts as 0. dither_seed=None: plain rounding.
     """
     samples = _checked_samples(samples)
     h, w = samples.shape[:2]
@@ -144,21 +144,23 @@ def slice_grid_u8(samples: np.ndarray, table: np.ndarray, block: int, *, dither_
     if table.ndim != 4 or table.shape[:2] != needed or table.shape[2] < 2 or table.shape[3] != 12:
         raise ValueError(f"grid table {table.shape} does not fit a {w}x{h} image in blocks of {block}")
     seed, dither = _seed(dither_seed)
-    table = np.ascontiguousarray(table, np.float32)
+    table = np.nan_to_num(np.ascontiguousarray(table, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     out = np.empty_like(samples)
     return _slice_grid_rows(samples, table, int(block), int(table.shape[2]), seed, dither, out)
 
 
 def apply_lut_u8(samples: np.ndarray, lut: np.ndarray, *, dither_seed: int | None = 0) -> np.ndarray:
     """(H, W, 3) uint8 -> (H, W, 3) uint8 through an (N, N, N, 3) float32 lookup table over [0, 1]^3 (axes
-    R, G, B; N >= 2), interpolated trilinearly, then clipped and quantized."""
+    R, G, B; N >= 2), interpolated trilinearly, then clipped and quantized; non-finite entries become 0
+    (NaN, -inf) or 1 (+inf), as the encoder treats non-finite samples."""
     samples = _checked_samples(samples)
     n = lut.shape[0]
     if lut.ndim != 4 or lut.shape != (n, n, n, 3) or n < 2:
         raise ValueError(f"a 3D lookup table must be (N, N, N, 3) with N >= 2, got {lut.shape}")
     seed, dither = _seed(dither_seed)
+    lut = np.nan_to_num(np.ascontiguousarray(lut, np.float32), nan=0.0, posinf=1.0, neginf=0.0)  # as encode
     out = np.empty_like(samples)
-    return _apply_lut_rows(samples, np.ascontiguousarray(lut, np.float32), seed, dither, out)
+    return _apply_lut_rows(samples, lut, seed, dither, out)
 
 
 def _area_weights(n_in: int, n_out: int, adaptive: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
