@@ -93,6 +93,22 @@ def test_network_gradients_flow_and_untrained_network_is_identity():
     assert model.features[0][0].weight.grad is None or torch.isfinite(model.features[0][0].weight.grad).all()
 
 
+def test_statistics_branch_starts_silent_and_learns():
+    from xfix.archs.whitebox import adapt_weights
+
+    torch.manual_seed(0)
+    plain = build({"width": 8, "hidden": 16})
+    torch.nn.init.normal_(plain.head[-1].weight, std=0.1)  # a "trained" head, so outputs are not all zero
+    with_stats = build({"width": 8, "hidden": 16, "global_stats": True})
+    with_stats.load_state_dict(adapt_weights(plain.state_dict(), with_stats), strict=True)
+    x = torch.rand(2, 3, 40, 56)
+    plain.eval(), with_stats.eval()
+    assert torch.equal(with_stats.raw(x), plain.raw(x))  # the branch adds nothing until trained
+    with_stats.train()
+    with_stats.raw(x).square().sum().backward()
+    assert with_stats.stats[-1].weight.grad.abs().sum() > 0
+
+
 def _random_edit(seed: int = 0, order=ORDER) -> Edit:
     steps = []
     for name in order:

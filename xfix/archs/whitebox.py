@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from xfix.archs import Architecture
+from xfix.archs.statistics import exposure_statistics, statistics_branch, with_initial_weights
 from xfix.data.synthesis import WELL_EXPOSED_SHARE, make_pair
 from xfix.edit import Edit, steps_from_values
 from xfix.filters import OPERATIONS, luma_tensor, run_operation, to_domain
@@ -39,6 +40,9 @@ DEFAULTS: dict[str, Any] = {
     "width": 32,
     "hidden": 128,
     "dropout": 0.25,
+    # Exposure statistics of the thumbnail (luminance histogram, percentiles, clipped fraction, detail; see
+    # xfix.archs.statistics) join the head's hidden layer through a branch that starts silent.
+    "global_stats": False,
 }
 TRAINING_DEFAULTS: dict[str, Any] = {  # read by WhiteBoxRecipe, and `well_share` by the pair function
     "raw_weight": 1e-4,  # L2 on the raw network outputs: prefer the simplest edit that fits
@@ -60,7 +64,7 @@ class WhiteBox(nn.Module):
     """(B, 3, H, W) in `encoding` ([0, 1]) -> the edited image, same shape and encoding."""
 
     def __init__(self, encoding: str, operations: Sequence[str], thumbnail: int, width: int, hidden: int,
-                 dropout: float):
+                 dropout: float, global_stats: bool = False):
         super().__init__()
         unknown = [name for name in operations if name not in OPERATIONS]
         if unknown:
@@ -73,6 +77,7 @@ class WhiteBox(nn.Module):
             nn.Linear(4 * width * 16 + 4 * HIST_BINS, hidden), nn.LeakyReLU(0.2, inplace=True),
             nn.Dropout(dropout), nn.Linear(hidden, sum(sizes)),
         )
+        self.stats = statistics_branch(hidden) if global_stats else None
         nn.init.zeros_(self.head[-1].weight)  # raw outputs start at 0: every operation at its identity
         nn.init.zeros_(self.head[-1].bias)
         self.sizes = sizes
@@ -96,7 +101,10 @@ class WhiteBox(nn.Module):
         hist = counts.scatter_add_(2, bins.flatten(2), torch.ones_like(thumb[:, :1]).flatten(2).expand(
             -1, 4, -1)).flatten(1) / float(thumb.shape[-1] * thumb.shape[-2])  # (B, 4 * bins)
         conv = self.features(thumb * 2.0 - 1.0).flatten(1)  # (B, 4w * 16)
-        return self.head(torch.cat([conv, hist], dim=1))
+        hidden = self.head[0](torch.cat([conv, hist], dim=1))
+        if self.stats is not None:
+            hidden = hidden + self.stats(exposure_statistics(thumb))
+        return self.head[1:](hidden)
 
     def values(self, raw: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
         """Raw outputs -> {operation: {param: (B, ...) bounded values}}."""
@@ -204,6 +212,11 @@ def colour_map(model: WhiteBox, shrink: Callable[[int, int], torch.Tensor]) -> C
     return model.edits(model.values(model.raw(thumbnail)), 1)[0].apply
 
 
+def adapt_weights(state: dict[str, torch.Tensor], model: WhiteBox) -> dict[str, torch.Tensor]:
+    """Weights trained without the statistics branch -> weights for `model`, the branch silent."""
+    return with_initial_weights(state, model, "stats.")
+
+
 ARCHITECTURE = Architecture(
     name="whitebox",
     description="Interpretable edits (exposure, white balance, curves...) from a thumbnail (Hu et al. 2018)",
@@ -218,4 +231,5 @@ ARCHITECTURE = Architecture(
     colour_map=colour_map,
     pairs=make_pair,
     pair_settings=("well_share", "min_misexposure"),
+    adapt_weights=adapt_weights,
 )
