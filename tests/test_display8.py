@@ -151,7 +151,8 @@ def test_8bit_route_gives_the_pixels_of_the_float_route(name, strength):
     frame = corrector.apply(linearize.linearize(image), strength=strength)
     slow = encode.quantize(frame, bits=8, output_space="srgb", grey=False, dither_seed=None).astype(int)
     assert np.abs(fast - samples).mean() > 5  # the correction did something
-    assert np.abs(fast - slow).max() <= 1 and np.mean(fast != slow) < 0.05
+    # off by one code at most, on few codes and without bias: less than the dither itself adds
+    assert np.abs(fast - slow).max() <= 1 and np.mean(fast != slow) < 0.1 and abs(np.mean(fast - slow)) < 0.02
 
 
 def test_routes_a_corrector_does_not_take():
