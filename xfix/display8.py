@@ -134,7 +134,7 @@ def slice_grid_u8(samples: np.ndarray, table: np.ndarray, block: int, *, dither_
     """(H, W, 3) uint8 -> (H, W, 3) uint8: each pixel's affine transform from `table`, then clip and quantize.
 
     table: (nby, nbx, bins, 12) float32, the grid at the centres of `block` x `block` pixel blocks (see
-    `xfix.guided.block_table`), coefficient i * 3 + k of input feature i (R, G, B, 1) in output channel k;
+    `xfix.guided.block_grid_table`), coefficient i * 3 + k of input feature i (R, G, B, 1) in output channel k;
     bins >= 2, interpolated linearly in the pixel's luminance as in `xfix.guided.slice_grid`; a non-finite
     coefficient counts as 0. dither_seed=None: plain rounding.
     """

@@ -52,6 +52,11 @@ def output_extension(fmt: str) -> str:
     return _EXTENSIONS[resolve_format(fmt, "tiff")]
 
 
+def _check_quality(quality: int, frame: Frame | DisplayFrame) -> None:
+    if not 1 <= quality <= 100:
+        raise EncodeError(f"JPEG quality must be 1-100, got {quality}", frame.source.path)
+
+
 def _check_request(frame: Frame, fmt: str, bits: int, quality: int, output_space: str) -> None:
     if bits not in (8, 16):
         raise EncodeError(f"unsupported bit depth {bits}; valid: 8, 16", frame.source.path)
@@ -59,8 +64,7 @@ def _check_request(frame: Frame, fmt: str, bits: int, quality: int, output_space
         raise EncodeError(
             "JPEG holds 8 bits per sample only; use --format tiff or png for 16 bits", frame.source.path
         )
-    if not 1 <= quality <= 100:
-        raise EncodeError(f"JPEG quality must be 1-100, got {quality}", frame.source.path)
+    _check_quality(quality, frame)
     if output_space not in icc.BUILDABLE_SPACES:
         valid = ", ".join(icc.BUILDABLE_SPACES)
         raise EncodeError(f"unknown output space {output_space!r}; valid: {valid}", frame.source.path)
@@ -217,8 +221,7 @@ def encode_display(frame: DisplayFrame, *, fmt: str, quality: int = 95) -> bytes
     """Encode the already quantized samples of a DisplayFrame (8-bit display route) as an 8-bit `fmt` file in
     the frame's own space, its ICC profile embedded. Raises EncodeError as `encode` does."""
     fmt = resolve_format(fmt, frame.source.format)
-    if not 1 <= quality <= 100:
-        raise EncodeError(f"JPEG quality must be 1-100, got {quality}", frame.source.path)
+    _check_quality(quality, frame)
     if frame.space not in icc.BUILDABLE_SPACES:
         raise EncodeError(f"no ICC profile can be built for {frame.space!r}", frame.source.path)
     return _container(frame.samples, fmt, quality, icc.icc_profile(frame.space), False, frame.source)

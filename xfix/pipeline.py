@@ -320,7 +320,7 @@ class _Batch:
         display = display_route_frame(decoded, corrector, config, fmt=fmt, bits=bits)
         if display is not None:
             corrected_samples = corrector.apply_display(display, strength=config.strength)
-            warnings = self._write_display(job, output, corrected_samples)
+            warnings = self._write_display(job, output, corrected_samples, fmt)
             return warnings, display.megapixels, "; ".join(display.notes) or None
         frame = linearize.linearize(decoded, input_space=config.input_space)
         corrected = corrector.apply(frame, strength=config.strength)
@@ -341,12 +341,11 @@ class _Batch:
         fmt, bits = output_format(job, self.config), self.config.bits
         return fmt, bits if bits is not None and fmt != "jpeg" else encode.default_bits(fmt)
 
-    def _write_display(self, job: Job, output: Path, corrected: Any) -> list[str]:
-        """Encode a corrected DisplayFrame, copy the input's metadata, write atomically; returns the metadata
-        warnings."""
+    def _write_display(self, job: Job, output: Path, corrected: Any, fmt: str) -> list[str]:
+        """Encode a corrected DisplayFrame as `fmt`, copy the input's metadata, write atomically; returns the
+        metadata warnings."""
         from xfix import encode
 
-        fmt, _ = self._output_format(job)
         data = encode.encode_display(corrected, fmt=fmt, quality=self.config.quality)
         return self._store(job, output, data, fmt)
 

@@ -265,6 +265,11 @@ def _map_rows(fn, *arrays, out):
     return out
 
 
+def _check_strength(strength: float) -> None:
+    if not 0.0 <= strength <= 1.0:
+        raise UsageError(f"strength must be between 0 and 1, got {strength}")
+
+
 def _merged_settings(arch: Any, profile: Profile, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Architecture defaults < profile [settings] < overrides; a key the architecture lacks is an error."""
     settings = {**arch.defaults, **profile.settings, **overrides}
@@ -394,8 +399,7 @@ class Corrector:
 
         from xfix.colour import WORKING_SPACE, conversion_matrix
 
-        if not 0.0 <= strength <= 1.0:
-            raise UsageError(f"strength must be between 0 and 1, got {strength}")
+        _check_strength(strength)
         encoded = self.to_model(frame)
         corrected = self.run(encoded) if strength > 0 else encoded
         matrix_t = torch.from_numpy(conversion_matrix(self.profile.encoding, WORKING_SPACE).T.copy())
@@ -427,8 +431,7 @@ class Corrector:
         Raises UsageError for a bad strength or a frame this corrector does not take."""
         import torch
 
-        if not 0.0 <= strength <= 1.0:
-            raise UsageError(f"strength must be between 0 and 1, got {strength}")
+        _check_strength(strength)
         if not self.takes_display(frame):
             raise UsageError(f"{self.profile.name} cannot correct this image on the 8-bit route")
         with torch.inference_mode():
@@ -436,14 +439,17 @@ class Corrector:
                 return frame.with_samples(self._display_through_table(frame.samples, strength, dither_seed))
             return frame.with_samples(self._display_through_grid(frame.samples, strength, dither_seed))
 
+    def _work_shape(self, h: int, w: int) -> tuple[int, int]:
+        """(height, width) of an h x w photo scaled to the long side work_size, as both routes shrink it."""
+        scale = self.inference.work_size / max(h, w)
+        return max(1, round(h * scale)), max(1, round(w * scale))
+
     def _work_copy(self, samples):
-        """(H, W, 3) uint8 -> float32 [0, 1] area-averaged to the long side work_size, as `_run_guided`
-        shrinks its float input."""
+        """(H, W, 3) uint8 -> float32 [0, 1] area-averaged to `_work_shape`, as `_run_guided` shrinks its
+        float input."""
         from xfix.display8 import area_average
 
-        h, w = samples.shape[:2]
-        scale = self.inference.work_size / max(h, w)
-        return area_average(samples, max(1, round(h * scale)), max(1, round(w * scale)))
+        return area_average(samples, *self._work_shape(*samples.shape[:2]))
 
     def _display_through_grid(self, samples, strength: float, dither_seed: int | None):
         import torch
@@ -581,13 +587,11 @@ class Corrector:
 
         from xfix.guided import upsample
 
-        h, w = encoded.shape[:2]
-        scale = self.inference.work_size / max(h, w)
-        if scale >= 1.0:
+        if max(encoded.shape[:2]) <= self.inference.work_size:
             return self._run_whole(self._model_input(encoded))
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        height, width = self._work_shape(*encoded.shape[:2])
         # area average, then clip: clipping the full-res copy first would cost a pass over the big image
-        low = self._model_input(cv2.resize(encoded, size, interpolation=cv2.INTER_AREA))
+        low = self._model_input(cv2.resize(encoded, (width, height), interpolation=cv2.INTER_AREA))
         low_out = self._run_whole(low)
         display = RGB_SPACES[self.profile.encoding].transfer != "linear"
         # the grid is fitted and sliced on the model's device; full-res rows travel there in chunks

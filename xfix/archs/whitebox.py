@@ -44,7 +44,8 @@ DEFAULTS: dict[str, Any] = {
     # xfix.archs.statistics) join the head's hidden layer through a branch that starts silent.
     "global_stats": False,
 }
-TRAINING_DEFAULTS: dict[str, Any] = {  # read by WhiteBoxRecipe, and `well_share` by the pair function
+# Read in training only: by WhiteBoxRecipe, and `well_share` and `min_misexposure` by the pair function.
+TRAINING_DEFAULTS: dict[str, Any] = {
     "raw_weight": 1e-4,  # L2 on the raw network outputs: prefer the simplest edit that fits
     "loss_pixels": 4096,  # the loss sees this many random pixels of each patch (the edit is global)
     "content_weight": 1.0,  # the supervised L1 on synthesized pairs
