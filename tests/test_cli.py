@@ -19,7 +19,7 @@ from xfix.cli import app
 from xfix.inspect import exposure_text, measure_exposure, verdict
 
 REPO = Path(__file__).resolve().parents[1]
-JSON_KEYS = {"input", "output", "profile", "device", "seconds", "status", "error", "warnings"}
+JSON_KEYS = {"input", "output", "profile", "device", "seconds", "status", "error", "warnings", "strength"}
 CORRECT_OPTIONS = (
     "--out", "--recursive", "--null", "--profile", "--device", "--format", "--bits", "--quality",
     "--output-space", "--input-space", "--suffix", "--overwrite", "--dry-run", "--json", "--quiet",

@@ -13,7 +13,7 @@ from xfix.discover import Job
 from xfix.errors import DecodeError, ProfileError, UsageError
 from xfix.pipeline import CorrectConfig, FileResult, correct, correct_file
 
-JSON_KEYS = {"input", "output", "profile", "device", "seconds", "status", "error", "warnings"}
+JSON_KEYS = {"input", "output", "profile", "device", "seconds", "status", "error", "warnings", "strength"}
 
 
 def read_pixels(path: Path) -> np.ndarray:
@@ -91,11 +91,13 @@ def test_results_and_summary(sources, tmp_path):
     assert done.to_json()["output"] == str(tmp_path / "out" / "photo.jpg") and done.profile == "classic"
     assert done.device in ("cpu", "cuda", "mps") and done.seconds > 0
     assert done.megapixels == pytest.approx(64 * 48 / 1e6)
+    assert done.to_json()["strength"] == 1.0  # classic leaves nothing alone
     failure = failed.to_json()
-    assert (failure["status"], failure["output"], failure["error"]) == (
+    assert (failure["status"], failure["output"], failure["error"], failure["strength"]) == (
         "failed",
         None,
         "no such file or directory",
+        None,
     )
     assert summary.seconds >= done.seconds
 

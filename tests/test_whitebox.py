@@ -236,6 +236,23 @@ def test_correct_writes_sidecars_and_apply_reproduces_the_pixels(tmp_path, rando
     assert np.abs(first.astype(int) - original.astype(int)).max() > 1000  # the edit did something
 
 
+def test_a_faded_edit_records_its_strength_and_apply_reproduces_the_pixels(tmp_path, random_profile):
+    """--leave-alone fades the edit; the saved edit carries the share kept, so `xfix apply` makes the same."""
+    photo = fixtures.make_png16(tmp_path / "in.png")
+    result = _invoke("correct", photo, "-o", tmp_path / "out", "--profile", random_profile, "--edits",
+                     "--format", "png", "--leave-alone", "0.06", "--json")
+    assert result.exit_code == 0, result.output
+    strength = Edit.load(tmp_path / "out" / "in.xfix.json").extra["strength"]
+    assert 0.05 < strength < 0.95
+    assert json.loads(result.stdout.splitlines()[0])["strength"] == pytest.approx(strength, abs=1e-4)
+    again = _invoke("apply", tmp_path / "out" / "in.xfix.json", photo, "-o", tmp_path / "applied",
+                    "--format", "png")
+    assert again.exit_code == 0, again.output
+    first, second = (cv2.imread(str(p / "in.png"), cv2.IMREAD_UNCHANGED) for p in (tmp_path / "out",
+                                                                                 tmp_path / "applied"))
+    assert np.array_equal(first, second)
+
+
 def test_variants_are_written_with_numbered_names_and_differ(tmp_path, random_profile):
     photo = fixtures.make_png16(tmp_path / "in.png")
     result = _invoke("correct", photo, "-o", tmp_path / "out", "--profile", random_profile, "--variants", "2",

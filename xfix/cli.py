@@ -165,6 +165,14 @@ def correct(
     full_res: Annotated[
         bool, typer.Option("--full-res", help="Run the network on the full image (tiled where it can).")
     ] = False,
+    leave_alone: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.0, max=2.0, metavar="STOPS", show_default=False,
+            help="Fade out corrections that move the brightness by much less than STOPS (0: off; "
+            "default: the profile's).",
+        ),
+    ] = None,
     pyramid_scale: Annotated[
         Optional[str],
         typer.Option(help="msec: scale each Laplacian level, finest first, e.g. 1,1,1.2,1.", show_default=False),
@@ -205,7 +213,7 @@ def correct(
             )
         settings, inference = correction_overrides(
             work_size=work_size, full_res=full_res, pyramid_scale=pyramid_scale, fusion=fusion,
-            hist_adjust=hist_adjust, settings=set_,
+            hist_adjust=hist_adjust, settings=set_, leave_alone=leave_alone,
         )
         config = pipeline.CorrectConfig(
             jobs=found.jobs,

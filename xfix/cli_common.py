@@ -100,7 +100,7 @@ def parse_scales(text: str | None) -> list[float] | None:
 
 def correction_overrides(
     *, work_size: int | None, full_res: bool, pyramid_scale: str | None, fusion: bool, hist_adjust: bool,
-    settings: list[str],
+    settings: list[str], leave_alone: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The profile controls of `xfix correct` as (settings overrides, inference overrides).
 
@@ -119,4 +119,6 @@ def correction_overrides(
         inference["work_size"] = work_size
     if full_res:
         inference["mode"] = "full"
+    if leave_alone is not None:
+        inference["leave_alone"] = leave_alone
     return chosen, inference

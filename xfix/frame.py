@@ -65,6 +65,7 @@ class Frame:
     alpha: np.ndarray | None = None
     grey: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    strength: float = 1.0  # after a correction: the share of the profile's correction the pixels carry
 
     def with_pixels(self, pixels: np.ndarray, space: str | None = None) -> "Frame":
         """A copy carrying new pixels (and optionally a new space); everything else is kept."""
@@ -93,6 +94,7 @@ class DisplayFrame:
     source: SourceInfo
     space: str
     notes: tuple[str, ...] = field(default_factory=tuple)
+    strength: float = 1.0  # after a correction: the share of the profile's correction the samples carry
 
     def with_samples(self, samples: np.ndarray) -> "DisplayFrame":
         """A copy carrying new samples of the same shape and type; everything else is kept."""

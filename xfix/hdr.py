@@ -185,7 +185,7 @@ def reconstruct(reconstructor, linear: np.ndarray) -> np.ndarray:
     """(H, W, 3) float32 linear Rec.709 LDR (1 = white) -> (H, W, 3) float32 linear HDR, same scale."""
     if linear.ndim != 3 or linear.shape[2] != 3:
         raise ValueError(f"reconstruct expects (H, W, 3), got {linear.shape}")
-    return reconstructor.run(np.ascontiguousarray(linear, dtype=np.float32))
+    return reconstructor.run(np.ascontiguousarray(linear, dtype=np.float32)).pixels
 
 
 def tone_map(hdr: np.ndarray) -> np.ndarray:

@@ -44,7 +44,8 @@ class CorrectConfig:
         `bits` says unless fmt is "jpeg" explicitly, where 16 is an error.
     strength: 0 keeps the input, 1 is the profile's full correction.
     settings: profile setting overrides, passed to the Corrector.
-    inference: [inference] overrides (mode, work_size, tile_size, tile_overlap), passed to the Corrector.
+    inference: [inference] overrides (mode, work_size, tile_size, tile_overlap, leave_alone), passed to the
+        Corrector.
     display_route: take the 8-bit display route where it applies (an 8-bit input in the model's display
         encoding, 8-bit output in that encoding, no sidecars or variants; see `xfix.display8`). It gives
         the same pixels up to the dither, several times faster on large photos; False always takes the
@@ -115,7 +116,9 @@ class CorrectConfig:
 @dataclass(frozen=True)
 class FileResult:
     """What happened to one input. status: done | skipped | failed | dry-run; error: the one-line reason of a
-    failure (None otherwise); note: a human remark (why skipped, what a dry run would do), not in the JSON."""
+    failure (None otherwise); note: a human remark (why skipped, what a dry run would do), not in the JSON;
+    strength: the share of the profile's correction the output carries, after --strength and the profile's
+    leave_alone fade (None when nothing was written)."""
 
     input: Path
     output: Path | None
@@ -127,9 +130,11 @@ class FileResult:
     warnings: tuple[str, ...] = ()
     megapixels: float = 0.0
     note: str | None = None
+    strength: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict with exactly: input, output, profile, device, seconds, status, error, warnings."""
+        """JSON-ready dict with exactly: input, output, profile, device, seconds, status, error, warnings,
+        strength."""
         return {
             "input": str(self.input),
             "output": None if self.output is None else str(self.output),
@@ -139,6 +144,7 @@ class FileResult:
             "status": self.status,
             "error": self.error,
             "warnings": list(self.warnings),
+            "strength": None if self.strength is None else round(self.strength, 4),
         }
 
 
@@ -279,10 +285,11 @@ class _Batch:
             return result("dry-run", output, note=f"would {verb} {output}")
         corrector = self._corrector()  # not caught: a profile that cannot load would fail every file alike
         try:
-            warnings, megapixels, notes = self._process(job, output, corrector)
+            warnings, megapixels, notes, strength = self._process(job, output, corrector)
         except Exception as error:
             return result("failed", None, error=self._failure(error, job))
-        return result("done", output, warnings=tuple(warnings), megapixels=megapixels, note=notes)
+        return result("done", output, warnings=tuple(warnings), megapixels=megapixels, note=notes,
+                      strength=strength)
 
     def _failure(self, error: Exception, job: Job) -> str:
         """The one-line reason for a failed file; re-raises when the caller wants exceptions (correct_file).
@@ -308,9 +315,9 @@ class _Batch:
             return f"{output} is also the output of {other}; use --suffix or separate folders"
         return None
 
-    def _process(self, job: Job, output: Path, corrector: Any) -> tuple[list[str], float, str | None]:
+    def _process(self, job: Job, output: Path, corrector: Any) -> tuple[list[str], float, str | None, float]:
         """Decode, correct, encode and write one file. Returns (metadata warnings, megapixels, notes of the
-        stages' assumptions, e.g. "assumed sRGB"). Raises XfixError."""
+        stages' assumptions, e.g. "assumed sRGB", the share of the correction applied). Raises XfixError."""
         from xfix import decode, linearize, write
 
         config = self.config
@@ -321,7 +328,8 @@ class _Batch:
         if display is not None:
             corrected_samples = corrector.apply_display(display, strength=config.strength)
             warnings = self._write_display(job, output, corrected_samples, fmt)
-            return warnings, display.megapixels, "; ".join(display.notes) or None
+            notes = "; ".join(corrected_samples.notes) or None
+            return warnings, display.megapixels, notes, corrected_samples.strength
         frame = linearize.linearize(decoded, input_space=config.input_space)
         corrected = corrector.apply(frame, strength=config.strength)
         warnings = self._write(job, output, corrected, corrector, frame)
@@ -332,7 +340,7 @@ class _Batch:
                 edited = variant.apply(frame, strength=config.strength)
                 warnings += self._write(job, variant_path(output, k), edited, variant, frame)
         notes = "; ".join(dict.fromkeys(frame.notes + corrected.notes)) or None
-        return warnings, frame.megapixels, notes
+        return warnings, frame.megapixels, notes, corrected.strength
 
     def _output_format(self, job: Job) -> tuple[str, int]:
         """(format, bits per sample) of the output written for `job`."""
@@ -364,7 +372,7 @@ class _Batch:
             from xfix.sidecars import write_sidecars
 
             write_sidecars(
-                config.sidecars, corrector, frame, output, source=job.input, strength=config.strength
+                config.sidecars, corrector, frame, output, source=job.input, strength=corrected.strength
             )
         return warnings
 

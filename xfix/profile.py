@@ -13,6 +13,7 @@ A profile is a TOML file (`profiles/<name>.toml`, or a folder on $XFIX_PROFILE_P
     work_size = 1024                 # guided: long side the model runs at
     tile_size = 512                  # tiled: tile side
     tile_overlap = 32                # tiled: context margin per side (raised to the receptive field)
+    leave_alone = 0.25               # stops: fade out corrections that barely move the brightness; 0: off
     [settings]                       # architecture options, checked against its defaults
 
 torch, cv2 and safetensors are imported inside functions: the CLI imports this module at start-up.
@@ -27,7 +28,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 try:
     import tomllib
@@ -41,18 +42,22 @@ from xfix.errors import ProfileError, UsageError
 log = logging.getLogger(__name__)
 
 MODES = ("whole", "tiled", "guided", "full")  # full: tiled where the model allows, else whole
+_MOST_STOPS = 2.0  # leave_alone beyond this would fade out real exposure corrections
 _TOP_KEYS = {"name", "description", "architecture", "encoding", "weights", "sha256", "inference", "settings"}
 _REQUIRED = ("name", "description", "architecture", "encoding")
 
 
 @dataclass(frozen=True)
 class Inference:
-    """How a model meets a large image: whole, tiled (tile_size, tile_overlap) or guided (work_size)."""
+    """How a model meets a large image: whole, tiled (tile_size, tile_overlap) or guided (work_size); and
+    leave_alone, in stops: corrections that move the mean brightness by much less are faded out
+    (`xfix.restraint`; 0: off)."""
 
     mode: str = "whole"
     work_size: int = 512
     tile_size: int = 512
     tile_overlap: int = 32
+    leave_alone: float = 0.0
 
     def problem(self) -> str | None:
         """What is wrong with these values, or None."""
@@ -62,7 +67,18 @@ class Inference:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 return f"inference {key} must be an integer >= {least}, got {value!r}"
+        stops = self.leave_alone
+        if isinstance(stops, bool) or not isinstance(stops, (int, float)) or not 0 <= stops <= _MOST_STOPS:
+            return f"leave_alone must be a number of stops in 0..{_MOST_STOPS}, got {stops!r}"
         return None
+
+
+class ModelRun(NamedTuple):
+    """A model's output in its encoding, already faded by the leave_alone weight (`xfix.restraint`)."""
+
+    pixels: Any
+    weight: float = 1.0  # share of the model's correction kept
+    change: float = 0.0  # stops by which the unfaded correction moved the mean brightness
 
 
 @dataclass(frozen=True)
@@ -265,6 +281,16 @@ def _map_rows(fn, *arrays, out):
     return out
 
 
+def _carrying(frame, strength: float, model_run: ModelRun):
+    """`frame` (a corrected Frame or DisplayFrame) recording the share of the correction it carries, with a
+    note when leave_alone faded it."""
+    from xfix.restraint import describe
+
+    note = describe(model_run.weight, model_run.change) if strength > 0 else None
+    notes = frame.notes + ((note,) if note else ())
+    return dataclasses.replace(frame, strength=strength * model_run.weight, notes=notes)
+
+
 def _check_strength(strength: float) -> None:
     if not 0.0 <= strength <= 1.0:
         raise UsageError(f"strength must be between 0 and 1, got {strength}")
@@ -401,7 +427,8 @@ class Corrector:
 
         _check_strength(strength)
         encoded = self.to_model(frame)
-        corrected = self.run(encoded) if strength > 0 else encoded
+        model_run = self.run(encoded) if strength > 0 else ModelRun(encoded)
+        corrected = model_run.pixels
         matrix_t = torch.from_numpy(conversion_matrix(self.profile.encoding, WORKING_SPACE).T.copy())
         transfer = RGB_SPACES[self.profile.encoding].transfer
 
@@ -410,7 +437,7 @@ class Corrector:
             return _decode(blended, transfer) @ matrix_t
 
         pixels = _map_rows(back, corrected, encoded, out=corrected)  # in place: each chunk is read first
-        return frame.with_pixels(pixels, space=WORKING_SPACE)
+        return _carrying(frame.with_pixels(pixels, space=WORKING_SPACE), strength, model_run)
 
     # -------------------------------------------------------------- the 8-bit display route
 
@@ -436,8 +463,10 @@ class Corrector:
             raise UsageError(f"{self.profile.name} cannot correct this image on the 8-bit route")
         with torch.inference_mode():
             if self.architecture.colour_map is not None:
-                return frame.with_samples(self._display_through_table(frame.samples, strength, dither_seed))
-            return frame.with_samples(self._display_through_grid(frame.samples, strength, dither_seed))
+                samples, model_run = self._display_through_table(frame.samples, strength, dither_seed)
+            else:
+                samples, model_run = self._display_through_grid(frame.samples, strength, dither_seed)
+        return _carrying(frame.with_samples(samples), strength, model_run)
 
     def _work_shape(self, h: int, w: int) -> tuple[int, int]:
         """(height, width) of an h x w photo scaled to the long side work_size, as both routes shrink it."""
@@ -458,12 +487,13 @@ class Corrector:
         from xfix.guided import CELL, block_grid_table, default_block, fit_grid, with_strength
 
         low = self._work_copy(samples)
-        low_out = self._run_whole(low)
-        low_t, low_out_t = (torch.from_numpy(a).to(self.device) for a in (low, low_out))
+        low_run = self._restrained(low, self._run_whole(low))
+        low_t, low_out_t = (torch.from_numpy(a).to(self.device) for a in (low, low_run.pixels))
         grid = with_strength(fit_grid(low_t, low_out_t), strength)
         h, w = samples.shape[:2]
         block = default_block((h, w), low.shape, CELL)
-        return slice_grid_u8(samples, block_grid_table(grid, h, w, block), block, dither_seed=dither_seed)
+        table = block_grid_table(grid, h, w, block)
+        return slice_grid_u8(samples, table, block, dither_seed=dither_seed), low_run
 
     def _display_through_table(self, samples, strength: float, dither_seed: int | None):
         import torch
@@ -478,17 +508,35 @@ class Corrector:
             return torch.from_numpy(small).permute(2, 0, 1)[None].to(self.device)
 
         colour_fn = self.architecture.colour_map(self.model, shrink)
+        model_run = self._restrained_map(samples, colour_fn)
         axis = torch.linspace(0.0, 1.0, _TABLE_SIZE, device=self.device)
         lattice = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=0)  # (3, N, N, N)
         flat = lattice.reshape(1, 3, _TABLE_SIZE, _TABLE_SIZE * _TABLE_SIZE)
-        mapped = torch.lerp(flat, colour_fn(flat).float(), strength).reshape(lattice.shape)
+        mapped = torch.lerp(flat, colour_fn(flat).float(), strength * model_run.weight).reshape(lattice.shape)
         table = mapped.permute(1, 2, 3, 0).contiguous().cpu().numpy()  # (N, N, N, 3): R, G, B axes
-        return apply_lut_u8(samples, table, dither_seed=dither_seed)
+        return apply_lut_u8(samples, table, dither_seed=dither_seed), model_run
+
+    def _restrained_map(self, samples, colour_fn) -> ModelRun:
+        """The leave_alone weight of a colour map, measured on the pixels `_restrained` samples of the whole
+        photo on the float route (the pixels, not the weighted output: the table is weighted instead)."""
+        import numpy as np
+        import torch
+
+        from xfix.restraint import sample_step
+
+        if self.inference.leave_alone <= 0:
+            return ModelRun(None)
+        step = sample_step(samples.shape)
+        before = samples[::step, ::step].astype(np.float32) / np.float32(255.0)
+        x = torch.from_numpy(before).permute(2, 0, 1)[None].to(self.device)
+        after = colour_fn(x).float()[0].permute(1, 2, 0).cpu().numpy()
+        return self._restrained(before, after)._replace(pixels=None)
 
     # -------------------------------------------------------------- running the model
 
-    def run(self, encoded) -> Any:
-        """(H, W, 3) float32 in the model encoding -> the model's output, same shape, under inference_mode.
+    def run(self, encoded) -> ModelRun:
+        """(H, W, 3) float32 in the model encoding -> the model's output, same shape, under inference_mode,
+        faded by the leave_alone weight (ModelRun.pixels; the weight and brightness change beside it).
 
         Display encodings are clipped to [0, 1] on the way in. Out-of-memory is handled here and only here:
         a tileable model retries tiled at half the tile size; otherwise, or if that fails too, ProfileError.
@@ -532,10 +580,27 @@ class Corrector:
         if mode == "full":
             mode = "tiled" if self.architecture.receptive_field > 0 else "whole"
         if mode == "whole":
-            return self._run_whole(self._model_input(encoded))
+            image = self._model_input(encoded)
+            return self._restrained(image, self._run_whole(image))
         if mode == "tiled":
-            return self._run_tiled(self._model_input(encoded), tile)
+            image = self._model_input(encoded)
+            return self._restrained(image, self._run_tiled(image, tile))
         return self._run_guided(encoded)
+
+    def _restrained(self, before, after) -> ModelRun:
+        """`after` (the model's output for `before`, both (H, W, 3) numpy in the model encoding) faded towards
+        `before` by the leave_alone weight of its brightness change; in place."""
+        import torch
+
+        from xfix.restraint import brightness_change, restraint_weight
+
+        if self.inference.leave_alone <= 0:
+            return ModelRun(after)
+        change = brightness_change(before, after, self.profile.encoding)
+        weight = restraint_weight(change, self.inference.leave_alone)
+        if weight < 1.0:
+            after = _map_rows(lambda b, a: torch.lerp(b, a, weight), before, after, out=after)
+        return ModelRun(after, weight, change)
 
     def _global_context(self, image):
         """The model's `global_context` of the whole (1, 3, H, W) image, or None when its architecture takes
@@ -588,12 +653,12 @@ class Corrector:
         from xfix.guided import upsample
 
         if max(encoded.shape[:2]) <= self.inference.work_size:
-            return self._run_whole(self._model_input(encoded))
+            return self._run_mode(encoded, "whole", 0)
         height, width = self._work_shape(*encoded.shape[:2])
         # area average, then clip: clipping the full-res copy first would cost a pass over the big image
         low = self._model_input(cv2.resize(encoded, (width, height), interpolation=cv2.INTER_AREA))
-        low_out = self._run_whole(low)
+        low_run = self._restrained(low, self._run_whole(low))
         display = RGB_SPACES[self.profile.encoding].transfer != "linear"
         # the grid is fitted and sliced on the model's device; full-res rows travel there in chunks
-        low_t, low_out_t = (torch.from_numpy(a).to(self.device) for a in (low, low_out))
-        return upsample(low_t, low_out_t, encoded, clip_input=display)
+        low_t, low_out_t = (torch.from_numpy(a).to(self.device) for a in (low, low_run.pixels))
+        return low_run._replace(pixels=upsample(low_t, low_out_t, encoded, clip_input=display))

@@ -1,0 +1,134 @@
+"""leave_alone: corrections that barely move a photo's brightness fade out, large ones stay whole, and the
+float and 8-bit routes fade a photo alike."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from torch import nn
+
+from xfix import encode, linearize
+from xfix.archs import Architecture
+from xfix.colour import srgb_decode, srgb_encode
+from xfix.errors import UsageError
+from xfix.frame import Decoded, SourceInfo
+from xfix.profile import Corrector, Profile, read_profile
+from xfix.restraint import brightness_change, restraint_weight
+from xfix.tonecurve import srgb_decode as srgb_decode_t
+from xfix.tonecurve import srgb_encode as srgb_encode_t
+
+
+def test_weight_fades_small_corrections_and_keeps_large_ones():
+    assert restraint_weight(0.0, 0.25) == 0.0
+    assert restraint_weight(0.125, 0.25) == pytest.approx(1 - math.exp(-1 / 16))  # half the stops: 6%
+    assert restraint_weight(-0.25, 0.25) == pytest.approx(1 - math.exp(-1))  # symmetric
+    assert restraint_weight(0.5, 0.25) > 0.9999 and restraint_weight(-1.0, 0.25) == 1.0
+    weights = [restraint_weight(c, 0.25) for c in np.linspace(0, 1, 50)]
+    assert all(b >= a for a, b in zip(weights, weights[1:]))  # no step where a shoot would split
+    assert restraint_weight(0.01, 0.0) == 1.0  # 0: off
+
+
+def test_brightness_change_counts_stops_of_linear_light():
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0.0, 0.6, (40, 50, 3)).astype(np.float32)  # sRGB, room for a stop brighter
+    brighter = srgb_encode(srgb_decode(image) * 2.0)
+    assert brightness_change(image, brighter, "srgb") == pytest.approx(1.0, abs=1e-3)
+    assert brightness_change(brighter, image, "srgb") == pytest.approx(-1.0, abs=1e-3)
+    assert brightness_change(image, image * 0.25, "linear-srgb") == pytest.approx(-2.0, abs=1e-4)
+    black = np.zeros_like(image)
+    assert math.isfinite(brightness_change(black, image, "srgb"))
+
+
+class Gain(nn.Module):
+    """Multiplies linear light by a fixed gain (sRGB in, sRGB out): a correction of log2(gain) stops."""
+
+    def __init__(self, gain: float):
+        super().__init__()
+        self.gain = gain
+
+    def forward(self, x):
+        return srgb_encode_t(srgb_decode_t(x) * self.gain).clamp(0, 1)
+
+
+def gain_corrector(tmp_path: Path, stops: float, *, table: bool, leave_alone: float = 0.25) -> Corrector:
+    """A Corrector of a `stops` gain: applied as a 3D table on the 8-bit route (table) or guided (not)."""
+    model = Gain(2.0**stops)
+    arch = Architecture(
+        name="gain", description="test", build=lambda settings: model, learned=False,
+        colour_map=(lambda m, shrink: m) if table else None,
+    )  # fmt: skip
+    (tmp_path / "gain.toml").write_text(
+        'name = "gain"\ndescription = "test"\narchitecture = "gain"\nencoding = "srgb"\n'
+        f'[inference]\nmode = "{"whole" if table else "guided"}"\nwork_size = 96\nleave_alone = {leave_alone}\n'
+    )
+    profile = read_profile(tmp_path / "gain.toml")
+    return Corrector(profile, arch, model, torch.device("cpu"), {}, profile.inference)
+
+
+def photo() -> Decoded:
+    samples = (skimage.data.astronaut()[::2, ::2] * 0.7).astype(np.uint8)  # 256 x 256, room to brighten
+    return Decoded(pixels=samples, source=SourceInfo(Path("p.jpg"), "jpeg", 8, 256, 256, 3))
+
+
+def float_route(corrector: Corrector, image: Decoded):
+    frame = corrector.apply(linearize.linearize(image))
+    codes = encode.quantize(frame, bits=8, output_space="srgb", grey=False, dither_seed=None).astype(int)
+    return codes, frame
+
+
+@pytest.mark.parametrize("table", [True, False])
+def test_a_small_correction_fades_out_and_a_large_one_stays_whole(tmp_path, table):
+    image = photo()
+    samples = image.pixels.astype(int)
+    small, small_frame = float_route(gain_corrector(tmp_path, 0.05, table=table), image)
+    assert np.abs(small - samples).max() <= 1  # left alone
+    assert small_frame.strength < 0.01 and any("judged well exposed" in n for n in small_frame.notes)
+    large, large_frame = float_route(gain_corrector(tmp_path, 1.0, table=table), image)
+    full, _ = float_route(gain_corrector(tmp_path, 1.0, table=table, leave_alone=0.0), image)
+    assert np.abs(large - full).max() <= 1 and np.abs(large - samples).mean() > 20  # a stop, whole
+    assert large_frame.strength > 0.999 and not large_frame.notes
+
+
+@pytest.mark.parametrize("table", [True, False])
+def test_both_routes_fade_a_photo_alike(tmp_path, table):
+    """At a quarter stop the weight is 0.63 and changes fastest: a different measurement would show."""
+    corrector = gain_corrector(tmp_path, 0.25, table=table)
+    image = photo()
+    slow, frame = float_route(corrector, image)
+    fast_frame = corrector.apply_display(linearize.keep_display(image, "srgb"), dither_seed=None)
+    fast = fast_frame.samples.astype(int)
+    assert 0.5 < frame.strength < 0.75 and fast_frame.strength == pytest.approx(frame.strength, abs=0.01)
+    assert np.abs(fast - slow).max() <= 1 and np.mean(fast != slow) < 0.1
+    assert np.abs(fast - image.pixels.astype(int)).mean() > 3  # part of the correction is kept
+
+
+def test_strength_and_leave_alone_multiply(tmp_path):
+    corrector = gain_corrector(tmp_path, 0.25, table=True)
+    frame = corrector.apply(linearize.linearize(photo()), strength=0.5)
+    alone = corrector.apply(linearize.linearize(photo()))
+    assert frame.strength == pytest.approx(0.5 * alone.strength)
+
+
+@pytest.mark.parametrize("value", [-0.1, 2.5, True, "0.3"])
+def test_bad_leave_alone_values_are_refused(tmp_path, value):
+    corrector = gain_corrector(tmp_path, 1.0, table=True)
+    with pytest.raises(UsageError, match="leave_alone"):
+        Corrector.load(
+            corrector.profile,
+            device="cpu",
+            architecture=corrector.architecture,
+            inference_overrides={"leave_alone": value},
+        )
+
+
+def test_profiles_say_how_much_they_leave_alone():
+    from xfix.profile import load_profile
+
+    for name in ("msec", "whitebox", "highlights"):
+        profile: Profile = load_profile(name)
+        assert 0 < profile.inference.leave_alone <= 0.5
