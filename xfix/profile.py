@@ -392,6 +392,7 @@ class Corrector:
             "work_size": self.inference.work_size,
             "tile_size": self.inference.tile_size,
             "tile_overlap": self.overlap,
+            "leave_alone": self.inference.leave_alone,
             "weights": str(self.profile.weights) if self.profile.weights else None,
         }
 

@@ -1,0 +1,117 @@
+"""What a profile's leave_alone costs and gains, exposure level by exposure level.
+
+    python benchmarks/bench_leave_alone.py [--profiles msec,whitebox,highlights] [--limit 100]
+                                           [--stops 0.25] [--json bench-out/leave_alone.json]
+
+`xfix eval` scores the MSEC levels {-1.5, -1, 0, +1, +1.5} EV. A fade of small corrections helps at 0 EV and
+must cost little at +-1 and +-1.5; its price is paid at the levels between, where a photo needs a small
+correction, so this also renders every validation photo at -0.5 and +0.5 EV (the same camera curve per
+photo as the eval, seeds of their own). Each profile runs as `xfix eval` runs it, once with leave_alone 0
+and once for each `--stops` value (default: the profile's own). Per level: PSNR to the original photo of
+identity, of the profile without the fade and with each value, and the mean share of the correction kept.
+A benchmark, not a test: it prints a table, writes JSON and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+LEVELS = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
+_EXTRA_SEED = 100  # seeds of the +-0.5 EV renders: apart from the eval's (1..5)
+
+
+def validation_inputs(data: Path, limit: int, max_side: int, seed: int = 0):
+    """Yields (photo name, original, {ev: input}) as `xfix eval` renders its synthetic set."""
+    from xfix.data.curves import draw_curve
+    from xfix.data.dataset import list_photos, load_photo, split_photos, to_float
+    from xfix.data.synthesis import MSEC_LEVELS, render_exposure
+    from xfix.evaluate import _stable_hash
+
+    for path in split_photos(list_photos(data))[1][:limit]:
+        target = to_float(load_photo(path, max_side))
+        key = _stable_hash(path.name)
+        curve = draw_curve(np.random.default_rng([seed, key, 0]))
+        inputs = {}
+        for ev in LEVELS:
+            index = MSEC_LEVELS.index(ev) + 1 if ev in MSEC_LEVELS else _EXTRA_SEED + LEVELS.index(ev)
+            inputs[ev] = render_exposure(target, ev, np.random.default_rng([seed, key, index]), curve=curve)
+        yield path.name, target, inputs
+
+
+def bench_profile(name: str, args) -> list[dict]:
+    from xfix.evaluate import _through_frame
+    from xfix.metrics import psnr
+    from xfix.profile import Corrector, load_profile
+
+    profile = load_profile(name)
+    stops = [float(s) for s in args.stops.split(",")] if args.stops else [profile.inference.leave_alone]
+    correctors = {s: Corrector.load(profile, device="cpu", inference_overrides={"leave_alone": s})
+                  for s in dict.fromkeys([0.0, *stops])}  # fmt: skip
+    scores: dict = {ev: {"identity": [], **{s: [] for s in correctors}, "weight": {s: [] for s in stops}}
+                    for ev in LEVELS}  # fmt: skip
+    for _, target, inputs in validation_inputs(args.data, args.limit, args.max_side):
+        for ev, inp in inputs.items():
+            scores[ev]["identity"].append(psnr(inp, target))
+            for s, corrector in correctors.items():
+                kept = []
+                out = _through_frame(lambda frame: _kept(corrector.apply(frame), kept), inp)
+                scores[ev][s].append(psnr(out, target))
+                if s in stops:
+                    scores[ev]["weight"][s].append(kept[0])
+    rows = []
+    for ev in LEVELS:
+        cell = scores[ev]
+        row = {"profile": name, "ev": ev, "n": len(cell["identity"]),
+               "identity": float(np.mean(cell["identity"])), "unfaded": float(np.mean(cell[0.0]))}
+        for s in stops:
+            row[f"faded_{s:g}"] = float(np.mean(cell[s]))
+            row[f"weight_{s:g}"] = float(np.mean(cell["weight"][s]))
+        rows.append(row)
+    return rows
+
+
+def _kept(frame, kept: list):
+    """`frame`, noting the share of the correction it carries in `kept`."""
+    kept.append(frame.strength)
+    return frame
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", default="msec,whitebox,highlights")
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "corpus" / "train_photos")
+    parser.add_argument("--limit", type=int, default=100, help="validation photos (72 in the corpus)")
+    parser.add_argument("--max-side", type=int, default=512)
+    parser.add_argument("--stops", default="", help="comma-separated leave_alone values (default: each "
+                        "profile's own)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=REPO / "bench-out" / "leave_alone.json")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    rows = [row for name in args.profiles.split(",") if name for row in bench_profile(name, args)]
+    for name in dict.fromkeys(r["profile"] for r in rows):
+        mine = [r for r in rows if r["profile"] == name]
+        faded_keys = [k for k in mine[0] if k.startswith(("faded_", "weight_"))]
+        print(f"\n{name}: PSNR to the original (dB) per exposure; weight = share of the correction kept")
+        print(f"{'EV':>6}{'n':>5}{'identity':>10}{'unfaded':>10}" + "".join(f"{k:>14}" for k in faded_keys))
+        for r in mine:
+            print(f"{r['ev']:>+6.1f}{r['n']:>5}{r['identity']:>10.2f}{r['unfaded']:>10.2f}"
+                  + "".join(f"{r[k]:>14.2f}" for k in faded_keys))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
