@@ -31,6 +31,7 @@ def test_weight_fades_small_corrections_and_keeps_large_ones():
     weights = [restraint_weight(c, 0.25) for c in np.linspace(0, 1, 50)]
     assert all(b >= a for a, b in zip(weights, weights[1:]))  # no step where a shoot would split
     assert restraint_weight(0.01, 0.0) == 1.0  # 0: off
+    assert restraint_weight(float("nan"), 0.25) == 1.0  # a number to write into --json, not NaN
 
 
 def test_brightness_change_counts_stops_of_linear_light():

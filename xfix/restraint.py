@@ -48,8 +48,8 @@ def brightness_change(before: np.ndarray, after: np.ndarray, encoding: str) -> f
 
 def restraint_weight(change: float, stops: float) -> float:
     """The share of a correction that moves the mean brightness by `change` stops to keep; 1 when `stops`
-    is 0 (off)."""
-    if stops <= 0:
+    is 0 (off) or the change is not a number (a broken output is passed on whole, for the encoder to report)."""
+    if stops <= 0 or not math.isfinite(change):
         return 1.0
     return 1.0 - math.exp(-((change / stops) ** 4))
 
