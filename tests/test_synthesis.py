@@ -185,6 +185,21 @@ def test_load_photo_and_random_crop(tmp_path):
     assert any(np.allclose(crop, photo[:, x : x + 40] / 255.0) for x in range(17))
 
 
+def test_whole_frames_squeeze_the_whole_photo_and_leave_other_runs_as_they_were():
+    from xfix.data.dataset import Stage, make_batch, random_crop
+
+    photo = np.zeros((40, 60, 3), np.uint8)
+    photo[:, :15] = 255  # a white band at the left edge: a square window could miss it, the whole frame cannot
+    whole = random_crop(photo, 32, np.random.default_rng(0), hflip=False, whole=True)
+    assert whole.shape == (32, 32, 3) and whole[:, :6].min() > 0.99 and whole[:, 10:].max() < 0.01
+    photos = [photo, 255 - photo]
+    plain = make_batch(photos, Stage(24, 8), np.random.default_rng(5), "srgb")
+    again = make_batch(photos, Stage(24, 8), np.random.default_rng(5), "srgb", whole_frames=0.0)
+    assert all(np.array_equal(a, b) for a, b in zip(plain, again))  # 0 draws nothing: same pairs as before
+    wholes = make_batch(photos, Stage(24, 8), np.random.default_rng(5), "srgb", whole_frames=1.0)
+    assert not np.array_equal(wholes[1], plain[1])
+
+
 def test_curriculum_stages():
     from xfix.data.dataset import Curriculum, Stage
 

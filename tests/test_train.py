@@ -162,6 +162,8 @@ def test_resume_needs_a_checkpoint_and_config_checks(photos, tmp_path):
         _config(photos, tmp_path, steps=None)
     with pytest.raises(UsageError, match="patch fraction"):
         _config(photos, tmp_path, patch_fractions=(1.0,))
+    with pytest.raises(UsageError, match="whole-frames"):
+        _config(photos, tmp_path, whole_frames=1.5)
     assert TrainConfig(profile="msec", data=photos, steps=1).checkpoints == Path("checkpoints/msec")
 
 

@@ -41,6 +41,11 @@ def train(
     batch_size: Annotated[int, typer.Option(min=1, help="Batch size at the first patch size.")] = 16,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-4,
     patches: Annotated[str, typer.Option(help="Patch-size curriculum.")] = "128,256,512",
+    whole_frames: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of pairs made from whole photos squeezed to the patch "
+                     "(for models that judge a thumbnail of the whole frame, as whitebox)."),
+    ] = 0.0,
     workers: Annotated[int, typer.Option(min=0, help="Data worker processes.")] = 2,
     max_side: Annotated[
         Optional[int], typer.Option(help="Downscale training photos to this long side first.")
@@ -65,7 +70,7 @@ def train(
         config = TrainConfig(
             profile=profile, data=data, minutes=minutes, steps=steps, device=device.value, resume=resume,
             seed=seed, out=out, checkpoints=checkpoints, batch_size=batch_size, lr=lr,
-            patches=parse_sizes(patches), workers=workers, max_side=max_side,
+            patches=parse_sizes(patches), whole_frames=whole_frames, workers=workers, max_side=max_side,
             init_from_weights=init_from_weights, eval_limit=eval_limit, checkpoint_minutes=checkpoint_minutes,
             command=shlex.join(["xfix", *sys.argv[1:]]),
             settings={**parse_settings(set_), **({"style": str(style.resolve())} if style else {})},

@@ -69,6 +69,7 @@ class TrainConfig:
     patches: tuple[int, ...] = (128, 256, 512)
     patch_fractions: tuple[float, ...] | None = None  # share of training per patch size; None: 0.4/0.35/0.25
     ev_range: tuple[float, float] = (-3.0, 3.0)
+    whole_frames: float = 0.0  # share of pairs made from whole photos squeezed to the patch (thumbnail models)
     workers: int = 2
     max_side: int | None = None  # downscale training photos when caching them
     init_from_weights: bool = False
@@ -89,6 +90,8 @@ class TrainConfig:
             raise UsageError("--minutes and --steps must be positive")
         object.__setattr__(self, "data", Path(self.data))
         object.__setattr__(self, "out", Path(self.out))
+        if not 0.0 <= self.whole_frames <= 1.0:
+            raise UsageError(f"--whole-frames must be a share in 0..1, got {self.whole_frames}")
         if self.patch_fractions is not None and len(self.patch_fractions) != len(self.patches):
             raise UsageError(
                 f"give one patch fraction per patch size {self.patches}, got {self.patch_fractions}"
@@ -318,7 +321,8 @@ def _loop(config: TrainConfig, trainer: Trainer, photos: list[np.ndarray], sampl
                 stage, stream = wanted, batch_stream(
                     photos, wanted, seed=trainer.seed, start_step=trainer.step,
                     encoding=trainer.setup.encoding, ev_range=config.ev_range, workers=config.workers,
-                    pin_memory=device.type == "cuda", pair_fn=_pair_function(trainer.setup))
+                    pin_memory=device.type == "cuda", pair_fn=_pair_function(trainer.setup),
+                    whole_frames=config.whole_frames)
             inp, target = next(stream)
             window.append(trainer.train_step(inp.to(device, non_blocking=True),
                                              target.to(device, non_blocking=True)))

@@ -85,13 +85,20 @@ def load_photos(paths: Sequence[Path], max_side: int | None = None, threads: int
         return list(pool.map(lambda p: load_photo(p, max_side), paths))
 
 
-def random_crop(photo: np.ndarray, size: int, rng: np.random.Generator, *, hflip: bool = True) -> np.ndarray:
+def random_crop(photo: np.ndarray, size: int, rng: np.random.Generator, *, hflip: bool = True,
+                whole: bool = False) -> np.ndarray:
     """A random size x size float32 patch of `photo` (H, W, 3) at a random scale, maybe mirrored.
 
     The patch covers between half and all of the short side (downscaled to `size`), so a patch carries more of
-    the scene's context than a 1:1 crop; photos smaller than `size` are upscaled to fit."""
+    the scene's context than a 1:1 crop; photos smaller than `size` are upscaled to fit. `whole`: the whole
+    photo squeezed to size x size instead, as a model that judges a thumbnail of the whole frame sees it."""
     import cv2
 
+    if whole:
+        interpolation = cv2.INTER_AREA if min(photo.shape[:2]) > size else cv2.INTER_LINEAR
+        patch = cv2.resize(to_float(photo), (size, size), interpolation=interpolation)
+        patch = patch[:, ::-1] if hflip and rng.random() < 0.5 else patch
+        return np.ascontiguousarray(np.clip(patch, 0.0, 1.0))
     h, w = photo.shape[:2]
     short = min(h, w)
     window = int(round(rng.uniform(max(min(size, short), short * 0.5), short))) if short > size else short
@@ -151,14 +158,17 @@ def make_batch(
     encoding: str,
     ev_range: tuple[float, float] = (-3.0, 3.0),
     pair_fn: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None,
+    whole_frames: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(inputs, targets), each (B, 3, P, P) float32, from random photos of the list; `pair_fn` (photo, rng,
-    encoding, ev_range) -> (input, target) replaces `make_pair` (an architecture's own degradations)."""
+    encoding, ev_range) -> (input, target) replaces `make_pair` (an architecture's own degradations).
+    whole_frames: the share of pairs made from whole photos squeezed to the patch (`random_crop`'s whole)."""
     pair_fn = pair_fn or make_pair
     pairs = []
     for _ in range(stage.batch):
         photo = photos[int(rng.integers(len(photos)))]
-        pairs.append(pair_fn(random_crop(photo, stage.patch, rng), rng, encoding, ev_range))
+        whole = whole_frames > 0 and rng.random() < whole_frames  # no draw at 0: earlier runs repeat exactly
+        pairs.append(pair_fn(random_crop(photo, stage.patch, rng, whole=whole), rng, encoding, ev_range))
     inputs = np.stack([p[0] for p in pairs]).transpose(0, 3, 1, 2)
     targets = np.stack([p[1] for p in pairs]).transpose(0, 3, 1, 2)
     return np.ascontiguousarray(inputs), np.ascontiguousarray(targets)
@@ -175,12 +185,13 @@ def batch_stream(
     workers: int = 2,
     pin_memory: bool = False,
     pair_fn: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None,
+    whole_frames: float = 0.0,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless (inputs, targets) tensor batches for steps start_step, start_step + 1, ... in order.
 
     Batch k is drawn from default_rng([seed, start_step + k]) in whichever worker makes it; the DataLoader
     returns worker outputs round-robin, so order and content do not depend on `workers` (0: in-process)."""
-    dataset = _PairBatches(photos, stage, seed, start_step, encoding, ev_range, pair_fn)
+    dataset = _PairBatches(photos, stage, seed, start_step, encoding, ev_range, pair_fn, whole_frames)
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=None,
@@ -200,10 +211,11 @@ def _quiet_worker(_: int) -> None:
 class _PairBatches(torch.utils.data.IterableDataset):
     """torch IterableDataset yielding whole batches (a stage fixes one patch size per batch)."""
 
-    def __init__(self, photos, stage, seed, start_step, encoding, ev_range, pair_fn=None):
+    def __init__(self, photos, stage, seed, start_step, encoding, ev_range, pair_fn=None, whole_frames=0.0):
         self.photos, self.stage, self.seed = photos, stage, seed
         self.start_step, self.encoding, self.ev_range = start_step, encoding, ev_range
         self.pair_fn = pair_fn  # a module-level function: DataLoader workers pickle it by name
+        self.whole_frames = whole_frames
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -212,7 +224,7 @@ class _PairBatches(torch.utils.data.IterableDataset):
         while True:
             rng = np.random.default_rng([self.seed, self.start_step + k])
             inputs, targets = make_batch(
-                self.photos, self.stage, rng, self.encoding, self.ev_range, self.pair_fn
+                self.photos, self.stage, rng, self.encoding, self.ev_range, self.pair_fn, self.whole_frames
             )
             yield torch.from_numpy(inputs), torch.from_numpy(targets)
             k += count
