@@ -25,29 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 LEVELS = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
-_EXTRA_SEED = 100  # seeds of the +-0.5 EV renders: apart from the eval's (1..5)
-
-
-def validation_inputs(data: Path, limit: int, max_side: int, seed: int = 0):
-    """Yields (photo name, original, {ev: input}) as `xfix eval` renders its synthetic set."""
-    from xfix.data.curves import draw_curve
-    from xfix.data.dataset import list_photos, load_photo, split_photos, to_float
-    from xfix.data.synthesis import MSEC_LEVELS, render_exposure
-    from xfix.evaluate import _stable_hash
-
-    for path in split_photos(list_photos(data))[1][:limit]:
-        target = to_float(load_photo(path, max_side))
-        key = _stable_hash(path.name)
-        curve = draw_curve(np.random.default_rng([seed, key, 0]))
-        inputs = {}
-        for ev in LEVELS:
-            index = MSEC_LEVELS.index(ev) + 1 if ev in MSEC_LEVELS else _EXTRA_SEED + LEVELS.index(ev)
-            inputs[ev] = render_exposure(target, ev, np.random.default_rng([seed, key, index]), curve=curve)
-        yield path.name, target, inputs
-
-
 def bench_profile(name: str, args) -> list[dict]:
-    from xfix.evaluate import _through_frame
+    from xfix.evaluate import EvalConfig, _through_frame, synthetic_scenes
     from xfix.metrics import psnr
     from xfix.profile import Corrector, load_profile
 
@@ -57,7 +36,8 @@ def bench_profile(name: str, args) -> list[dict]:
                   for s in dict.fromkeys([0.0, *stops])}  # fmt: skip
     scores: dict = {ev: {"identity": [], **{s: [] for s in correctors}, "weight": {s: [] for s in stops}}
                     for ev in LEVELS}  # fmt: skip
-    for _, target, inputs in validation_inputs(args.data, args.limit, args.max_side):
+    config = EvalConfig(name, data=args.data, limit=args.limit, max_side=args.max_side)
+    for _, target, _, inputs in synthetic_scenes(config, LEVELS):
         for ev, inp in inputs.items():
             scores[ev]["identity"].append(psnr(inp, target))
             for s, corrector in correctors.items():

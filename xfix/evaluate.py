@@ -209,22 +209,34 @@ def _mean_row(set_name: str, method: str, group: str, items: list[dict], timer: 
     return Row(set_name, method, group, len(items), **mean, sec_per_mp=timer.per_mp(method), **extra)
 
 
-def eval_synthetic(config: EvalConfig, methods: Sequence[Method], report: EvalReport) -> None:
+_OTHER_LEVEL_SEEDS = 100  # renders at levels other than MSEC's draw seeds 100 + their index, apart from these
+
+
+def synthetic_scenes(config: EvalConfig, levels: Sequence[float] = MSEC_LEVELS):
+    """Yields (photo path, original, camera curve, {ev: input}) for the validation photos of `config.data`:
+    each photo rendered at `levels` through one camera curve per photo, an MSEC level always with the same
+    seed (so any caller reproduces the eval's inputs), any other level with a seed of its own."""
     from xfix.data.curves import draw_curve
     from xfix.data.dataset import list_photos, load_photo, split_photos, to_float
     from xfix.data.synthesis import render_exposure
 
     _, val = split_photos(list_photos(config.data))
-    val = val[: config.limit] if config.limit else val
-    timer, items, consistency, fused_items = _Timer(), [], {m.name: [] for m in methods}, []
-    for path in val:
+    for path in val[: config.limit] if config.limit else val:
         target = to_float(load_photo(path, config.max_side))
         key = _stable_hash(path.name)
         curve = draw_curve(np.random.default_rng([config.seed, key, 0]))  # one camera per scene
-        inputs = [
-            render_exposure(target, ev, np.random.default_rng([config.seed, key, i + 1]), curve=curve)
-            for i, ev in enumerate(MSEC_LEVELS)
-        ]
+        inputs = {}
+        for k, ev in enumerate(levels):
+            index = MSEC_LEVELS.index(ev) + 1 if ev in MSEC_LEVELS else _OTHER_LEVEL_SEEDS + k
+            rng = np.random.default_rng([config.seed, key, index])
+            inputs[ev] = render_exposure(target, ev, rng, curve=curve)
+        yield path, target, curve, inputs
+
+
+def eval_synthetic(config: EvalConfig, methods: Sequence[Method], report: EvalReport) -> None:
+    timer, items, consistency, fused_items = _Timer(), [], {m.name: [] for m in methods}, []
+    for path, target, curve, rendered in synthetic_scenes(config):
+        inputs = [rendered[ev] for ev in MSEC_LEVELS]
         fused = _fused_reference(target, curve) if config.fused_reference else None
         for method in methods:
             outputs = [timer.run(method, inp) for inp in inputs]
