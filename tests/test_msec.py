@@ -105,6 +105,18 @@ def test_coarse_only_training_trains_the_coarse_level_alone():
         assert torch.allclose(model.forward_coarse(x), model.forward_levels(x)[0])
 
 
+def test_refiners_only_training_keeps_the_coarse_level():
+    model = build({**SMALL, "coarse_output": "affine", "global_stats": True})
+    recipe = MSECRecipe(model, {"refiners_only": True})
+    x, t = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    loss, _ = recipe.loss(model, x, t, step=10)
+    loss.backward()
+    assert all(p.grad is None for p in model.coarse.parameters())
+    assert sum(p.grad.abs().sum() for p in model.refiners.parameters()) > 0
+    with pytest.raises(ValueError, match="exclude"):
+        MSECRecipe(model, {"refiners_only": True, "coarse_only": True})
+
+
 def test_levels_come_coarsest_first_at_pyramid_sizes():
     levels = build(SMALL).forward_levels(torch.rand(1, 3, 64, 96))
     assert [tuple(level.shape[-2:]) for level in levels] == [(8, 12), (16, 24), (32, 48), (64, 96)]

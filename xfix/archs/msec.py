@@ -47,6 +47,9 @@ TRAINING_DEFAULTS: dict[str, Any] = {  # read by MSECRecipe and the pair functio
     # Train the coarse level alone (its pyramid loss; the refiners are not run): global brightness and colour
     # are where the error is, and a 32 px coarse level trains about five times faster than the whole pyramid.
     "coarse_only": False,
+    # Train the refiners alone, the coarse level kept as it is: after coarse-only runs the refiners were
+    # trained against an earlier coarse level, and they must learn what the new one leaves them.
+    "refiners_only": False,
     "well_share": WELL_EXPOSED_SHARE,  # share of (nearly) well-exposed training pairs, to be left alone
     "min_misexposure": 0.0,  # stops: the other pairs are at least this far off (synthesis.draw_ev)
 }
@@ -122,9 +125,11 @@ class MSEC(nn.Module):
                            global_stats=self.global_stats)
         self.refiners = nn.ModuleList(UNet(6, 3, fine_width, fine_depth) for _ in range(levels - 1))
 
-    def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
-        bands, coefficients = self._coarse(x)
-        y = self._corrected_coarse(bands[-1], coefficients)
+    def forward_levels(self, x: torch.Tensor, *, frozen_coarse: bool = False) -> list[torch.Tensor]:
+        """frozen_coarse: compute the coarse level without gradients (training the refiners alone)."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen_coarse):
+            bands, coefficients = self._coarse(x)
+            y = self._corrected_coarse(bands[-1], coefficients)
         outputs = [y]
         for refiner, band in zip(self.refiners, reversed(bands[:-1])):
             if self.affine:  # a band is a difference of colours: it takes the transform's gain, not its offset
@@ -236,6 +241,9 @@ class MSECRecipe:
         self.adversarial_weight = float(settings["adversarial_weight"])
         self.adversarial_after = int(settings["adversarial_after"])
         self.coarse_only = bool(settings["coarse_only"])
+        self.refiners_only = bool(settings["refiners_only"])
+        if self.coarse_only and self.refiners_only:
+            raise ValueError("coarse_only and refiners_only exclude each other")
         self.critic = PatchCritic()
         self.critic_optimiser = torch.optim.Adam(self.critic.parameters(), lr=1e-4, betas=(0.5, 0.999))
 
@@ -253,7 +261,7 @@ class MSECRecipe:
             coarse = model.forward_coarse(inp)
             loss = F.l1_loss(coarse, gaussian_pyramid(target, model.levels)[-1])
             return loss, {"coarse": float(loss.detach())}
-        outputs = model.forward_levels(inp)
+        outputs = model.forward_levels(inp, frozen_coarse=self.refiners_only)
         targets = list(reversed(gaussian_pyramid(target, len(outputs))))  # coarsest first, as outputs
         reconstruction = F.l1_loss(outputs[-1], target)
         pyramid = sum(F.l1_loss(o, t) for o, t in zip(outputs[:-1], targets[:-1]))
