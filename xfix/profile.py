@@ -518,7 +518,7 @@ class Corrector:
         return apply_lut_u8(samples, table, dither_seed=dither_seed), model_run
 
     def _restrained_map(self, samples, colour_fn) -> ModelRun:
-        """The leave_alone weight of a colour map, measured on the pixels `_restrained` samples of the whole
+        """The leave_alone weight of a colour map, measured on the pixels `_restraint` samples of the whole
         photo on the float route (the pixels, not the weighted output: the table is weighted instead)."""
         import numpy as np
         import torch
@@ -530,8 +530,7 @@ class Corrector:
         step = sample_step(samples.shape)
         before = samples[::step, ::step].astype(np.float32) / np.float32(255.0)
         x = torch.from_numpy(before).permute(2, 0, 1)[None].to(self.device)
-        after = colour_fn(x).float()[0].permute(1, 2, 0).cpu().numpy()
-        return self._restrained(before, after)._replace(pixels=None)
+        return self._restraint(before, colour_fn(x).float()[0].permute(1, 2, 0).cpu().numpy())
 
     # -------------------------------------------------------------- running the model
 
@@ -588,20 +587,24 @@ class Corrector:
             return self._restrained(image, self._run_tiled(image, tile))
         return self._run_guided(encoded)
 
-    def _restrained(self, before, after) -> ModelRun:
-        """`after` (the model's output for `before`, both (H, W, 3) numpy in the model encoding) faded towards
-        `before` by the leave_alone weight of its brightness change; in place."""
-        import torch
-
+    def _restraint(self, before, after) -> ModelRun:
+        """The leave_alone weight and brightness change of `after`, the model's output for `before` (both
+        (H, W, 3) numpy in the model encoding); no pixels."""
         from xfix.restraint import brightness_change, restraint_weight
 
         if self.inference.leave_alone <= 0:
-            return ModelRun(after)
+            return ModelRun(None)
         change = brightness_change(before, after, self.profile.encoding)
-        weight = restraint_weight(change, self.inference.leave_alone)
-        if weight < 1.0:
-            after = _map_rows(lambda b, a: torch.lerp(b, a, weight), before, after, out=after)
-        return ModelRun(after, weight, change)
+        return ModelRun(None, restraint_weight(change, self.inference.leave_alone), change)
+
+    def _restrained(self, before, after) -> ModelRun:
+        """`after` faded towards `before` by its `_restraint` weight, in place."""
+        import torch
+
+        run = self._restraint(before, after)
+        if run.weight < 1.0:
+            after = _map_rows(lambda b, a: torch.lerp(b, a, run.weight), before, after, out=after)
+        return run._replace(pixels=after)
 
     def _global_context(self, image):
         """The model's `global_context` of the whole (1, 3, H, W) image, or None when its architecture takes

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from xfix.colour import RGB_SPACES, TRANSFER_DECODINGS, rgb_to_xyz_matrix
+from xfix.colour import RGB_SPACES, decode_transfer, luminance
 
 _SAMPLE_SIDE = 512  # brightness is measured on at most about this many pixels along the long side
 _DARKEST = 1e-4  # linear mean below which a photo counts as black (no meaningful ratio)
@@ -30,14 +30,11 @@ def sample_step(shape: tuple[int, ...]) -> int:
 
 def mean_luminance(image: np.ndarray, encoding: str) -> float:
     """Mean relative luminance of (H, W, 3) pixels encoded in `encoding` (display encodings clipped to [0, 1])."""
-    space = RGB_SPACES[encoding]
     step = sample_step(image.shape)
     sample = np.asarray(image[::step, ::step], np.float32)
-    if space.transfer != "linear":
+    if RGB_SPACES[encoding].transfer != "linear":
         sample = np.clip(sample, 0.0, 1.0)
-    linear = TRANSFER_DECODINGS[space.transfer](sample)
-    y_row = rgb_to_xyz_matrix(space)[1].astype(np.float32)
-    return float(np.mean(linear @ y_row))
+    return float(np.mean(luminance(decode_transfer(sample, encoding), encoding)))
 
 
 def brightness_change(before: np.ndarray, after: np.ndarray, encoding: str) -> float:

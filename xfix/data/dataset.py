@@ -95,18 +95,16 @@ def random_crop(photo: np.ndarray, size: int, rng: np.random.Generator, *, hflip
     import cv2
 
     if whole:
-        interpolation = cv2.INTER_AREA if min(photo.shape[:2]) > size else cv2.INTER_LINEAR
-        patch = cv2.resize(to_float(photo), (size, size), interpolation=interpolation)
-        patch = patch[:, ::-1] if hflip and rng.random() < 0.5 else patch
-        return np.ascontiguousarray(np.clip(patch, 0.0, 1.0))
-    h, w = photo.shape[:2]
-    short = min(h, w)
-    window = int(round(rng.uniform(max(min(size, short), short * 0.5), short))) if short > size else short
-    y = int(rng.integers(0, h - window + 1))
-    x = int(rng.integers(0, w - window + 1))
-    patch = to_float(photo[y : y + window, x : x + window])
-    if window != size:
-        interpolation = cv2.INTER_AREA if window > size else cv2.INTER_LINEAR
+        patch = to_float(photo)
+    else:
+        h, w = photo.shape[:2]
+        short = min(h, w)
+        window = int(round(rng.uniform(max(min(size, short), short * 0.5), short))) if short > size else short
+        y = int(rng.integers(0, h - window + 1))
+        x = int(rng.integers(0, w - window + 1))
+        patch = to_float(photo[y : y + window, x : x + window])
+    if patch.shape[:2] != (size, size):
+        interpolation = cv2.INTER_AREA if min(patch.shape[:2]) > size else cv2.INTER_LINEAR
         patch = cv2.resize(patch, (size, size), interpolation=interpolation)
     if hflip and rng.random() < 0.5:
         patch = patch[:, ::-1]
