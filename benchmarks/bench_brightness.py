@@ -1,0 +1,101 @@
+"""How much of a profile's error is its judgement of the photo's brightness.
+
+    python benchmarks/bench_brightness.py [--profiles msec,whitebox,highlights] [--limit 100]
+                                          [--json bench-out/brightness.json]
+
+Every validation photo is rendered at the MSEC levels as `xfix eval` renders it, and each profile runs
+without its leave_alone fade (the network's own judgement). The brightness error of an output is log2 of its
+mean linear luminance over the original's. It splits into a scene part (the mean over the five exposures of
+one photo: the brightness the profile believes the scene has, whatever the exposure) and a residual (how far
+each exposure's output is from that belief). Per level, PSNR to the original of the output as it is, with
+its scene part removed (one gain per photo, known only to an oracle), and with its whole brightness error
+removed (one gain per output). The gap between the first two is what a better judgement of the scene's
+brightness could give, the gap to the third what consistent exposures could add on top. A benchmark, not a
+test: it prints a table, writes JSON and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def _linear_luminance(display: np.ndarray) -> tuple[np.ndarray, float]:
+    from xfix.colour import decode_transfer, luminance
+
+    linear = decode_transfer(np.clip(display, 0.0, 1.0), "srgb")
+    return linear, float(np.mean(luminance(linear, "srgb")))
+
+
+def _scaled(linear: np.ndarray, stops: float) -> np.ndarray:
+    from xfix.colour import encode_transfer
+
+    return encode_transfer(np.clip(linear * np.float32(2.0**stops), 0.0, 1.0), "srgb")
+
+
+def bench_profile(name: str, args) -> list[dict]:
+    from xfix.data.synthesis import MSEC_LEVELS
+    from xfix.evaluate import EvalConfig, _through_frame, synthetic_scenes
+    from xfix.metrics import psnr
+    from xfix.profile import Corrector
+
+    corrector = Corrector.load(name, device="cpu", inference_overrides={"leave_alone": 0.0})
+    errors, as_is, scene_known, exposure_known = [], [], [], []
+    for _, target, _, inputs in synthetic_scenes(EvalConfig(name, data=args.data, limit=args.limit,
+                                                            max_side=args.max_side)):
+        _, target_y = _linear_luminance(target)
+        outputs = [_linear_luminance(_through_frame(corrector.apply, inputs[ev])) for ev in MSEC_LEVELS]
+        error = np.array([np.log2(y / target_y) for _, y in outputs])
+        scene = float(error.mean())
+        errors.append(error)
+        as_is.append([psnr(_scaled(linear, 0.0), target) for linear, _ in outputs])
+        scene_known.append([psnr(_scaled(linear, -scene), target) for linear, _ in outputs])
+        exposure_known.append([psnr(_scaled(linear, -e), target) for (linear, _), e in zip(outputs, error)])
+    errors = np.array(errors)  # (photos, levels)
+    residual = errors - errors.mean(axis=1, keepdims=True)
+    return [
+        {"profile": name, "ev": ev, "n": len(errors), "error_mean": float(errors[:, k].mean()),
+         "error_abs": float(np.abs(errors[:, k]).mean()), "scene_abs": float(np.abs(errors.mean(1)).mean()),
+         "residual_abs": float(np.abs(residual[:, k]).mean()), "psnr": float(np.mean([p[k] for p in as_is])),
+         "psnr_scene_known": float(np.mean([p[k] for p in scene_known])),
+         "psnr_exposure_known": float(np.mean([p[k] for p in exposure_known]))}
+        for k, ev in enumerate(MSEC_LEVELS)
+    ]  # fmt: skip
+
+
+COLUMNS = ("error_mean", "error_abs", "scene_abs", "residual_abs", "psnr", "psnr_scene_known",
+           "psnr_exposure_known")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", default="msec,whitebox,highlights")
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "corpus" / "train_photos")
+    parser.add_argument("--limit", type=int, default=100, help="validation photos (72 in the corpus)")
+    parser.add_argument("--max-side", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=REPO / "bench-out" / "brightness.json")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    rows = [row for name in args.profiles.split(",") if name for row in bench_profile(name, args)]
+    print("brightness error: log2(mean linear luminance of output / original), stops; PSNR in dB")
+    print(f"{'profile':>12}{'EV':>6}{'n':>5}" + "".join(f"{c:>20}" for c in COLUMNS))
+    for r in rows:
+        print(f"{r['profile']:>12}{r['ev']:>+6.1f}{r['n']:>5}" + "".join(f"{r[c]:>20.3f}" for c in COLUMNS))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
