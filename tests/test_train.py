@@ -230,6 +230,25 @@ def test_profile_file_gets_weights_and_loads_through_corrector(photos, tmp_path,
         load_profile("tinyp")  # by name alone the registry does not know the test architecture
 
 
+def test_card_scores_the_exported_weights_when_the_profile_names_others(photos, tmp_path, monkeypatch):
+    """A run exported away from the weights its profile names (the profile is left alone) is still the one
+    its model card scores."""
+    from xfix.evaluate import EvalConfig, corrector_method, run_eval
+    from xfix.profile import read_profile
+
+    path = _profile_toml(tmp_path / "profiles", "tinyo", "tiny")
+    path.write_text(path.read_text().replace('weights = ""\nsha256 = ""',
+                                             f'weights = "kept.safetensors"\nsha256 = "{"0" * 64}"'))
+    monkeypatch.setenv("XFIX_PROFILE_PATH", str(path.parent))
+    result = run_training(_config(photos, tmp_path, profile="tinyo", steps=6, eval_limit=1, eval_max_side=48))
+    assert any("left unchanged" in w for w in result.warnings) and result.eval is not None
+    exported = replace(read_profile(path), weights=result.weights.resolve(), sha256=result.sha256)
+    direct = run_eval(EvalConfig(profile="tinyo", data=photos, device="cpu", limit=1, max_side=48, seed=0),
+                      methods=[corrector_method(exported, "cpu", architecture=TINY)])
+    card_rows = {(r["group"], r["psnr"]) for r in result.eval.table() if r["method"] == "tinyo"}
+    assert card_rows == {(r["group"], r["psnr"]) for r in direct.table() if r["method"] == "tinyo"}
+
+
 def test_trained_msec_profile_loads_by_name(photos, tmp_path, monkeypatch):
     """The shipped way: a profile naming a registered architecture, trained and loaded by name only."""
     from xfix.archs import architecture_names

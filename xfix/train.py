@@ -369,7 +369,7 @@ def _finish(
     report = None
     if config.eval_limit > 0 and n_val > 0:
         try:
-            report = model_card_eval(config, trainer)
+            report = model_card_eval(config, trainer, weights, sha)
         except XfixError as error:  # the weights are saved; a failed eval is reported, not fatal
             warnings.append(f"model card eval failed: {error}")
     card = write_model_card(
