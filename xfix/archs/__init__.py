@@ -20,6 +20,7 @@ _MODULES: dict[str, str] = {
     "highlights": "xfix.archs.highlights",
     "hdrcnn": "xfix.archs.hdrcnn",
     "sice": "xfix.archs.sice",
+    "bgrid": "xfix.archs.bgrid",
 }
 
 
