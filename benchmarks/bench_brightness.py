@@ -16,7 +16,6 @@ test: it prints a table, writes JSON and asserts nothing.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -25,6 +24,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from validation_args import validation_parser  # noqa: E402  (beside this script)
 
 
 def _linear_luminance(display: np.ndarray) -> tuple[np.ndarray, float]:
@@ -75,13 +76,7 @@ COLUMNS = ("error_mean", "error_abs", "scene_abs", "residual_abs", "psnr", "psnr
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profiles", default="msec,whitebox,highlights")
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "corpus" / "train_photos")
-    parser.add_argument("--limit", type=int, default=100, help="validation photos (72 in the corpus)")
-    parser.add_argument("--max-side", type=int, default=512)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", type=Path, default=REPO / "bench-out" / "brightness.json")
+    parser = validation_parser(__doc__, "brightness.json")
     args = parser.parse_args()
 
     import torch

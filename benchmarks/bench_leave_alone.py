@@ -14,7 +14,6 @@ A benchmark, not a test: it prints a table, writes JSON and asserts nothing.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -23,6 +22,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from validation_args import validation_parser  # noqa: E402  (beside this script)
 
 LEVELS = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
 def bench_profile(name: str, args) -> list[dict]:
@@ -65,15 +66,9 @@ def _kept(frame, kept: list):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profiles", default="msec,whitebox,highlights")
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "corpus" / "train_photos")
-    parser.add_argument("--limit", type=int, default=100, help="validation photos (72 in the corpus)")
-    parser.add_argument("--max-side", type=int, default=512)
+    parser = validation_parser(__doc__, "leave_alone.json")
     parser.add_argument("--stops", default="", help="comma-separated leave_alone values (default: each "
                         "profile's own)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", type=Path, default=REPO / "bench-out" / "leave_alone.json")
     args = parser.parse_args()
 
     import torch
