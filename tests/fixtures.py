@@ -18,6 +18,16 @@ import numpy as np
 # ---------------------------------------------------------------- helpers
 
 
+def display_frame(display: np.ndarray):
+    """A Frame of (H, W, 3) display sRGB values in [0, 1], as `xfix correct` makes of an 8-bit JPEG."""
+    from xfix.colour import to_working
+    from xfix.frame import Frame, SourceInfo
+
+    source = SourceInfo(path="synthetic.jpg", format="jpeg", bit_depth=8, width=display.shape[1],
+                        height=display.shape[0], channels=3)
+    return Frame(pixels=to_working(display.astype(np.float32), "srgb"), source=source, input_space="srgb")
+
+
 def _target(path: Path | str, default_name: str) -> Path:
     """A folder gets `default_name` inside it; anything else is the file path itself."""
     path = Path(path)

@@ -3,6 +3,7 @@ the shipped weights on synthetic badly exposed photos."""
 
 from __future__ import annotations
 
+import fixtures
 import numpy as np
 import pytest
 import torch
@@ -10,10 +11,9 @@ from skimage import data
 
 from xfix.archs import get_architecture
 from xfix.archs.bgrid import BilateralGrid, build
-from xfix.colour import from_working, to_working
+from xfix.colour import from_working
 from xfix.data.curves import tone_curve
 from xfix.data.synthesis import render_exposure
-from xfix.frame import Frame, SourceInfo
 from xfix.metrics import psnr
 from xfix.profile import Corrector, load_profile
 
@@ -94,7 +94,6 @@ def test_shipped_weights_lower_the_error_of_a_bad_exposure(ev):
     photo = np.asarray(data.astronaut()[::2, ::2], dtype=np.float32) / 255.0  # (256, 256, 3) display
     bad = render_exposure(photo, ev, np.random.default_rng(3), curve=tone_curve("srgb"), noise=False,
                           jpeg=False)
-    source = SourceInfo(path="synthetic.png", format="png", bit_depth=8, width=256, height=256, channels=3)
-    out = corrector.apply(Frame(pixels=to_working(bad, "srgb"), source=source, input_space="srgb"))
+    out = corrector.apply(fixtures.display_frame(bad))
     corrected = np.clip(from_working(out.pixels, "srgb"), 0.0, 1.0)
     assert psnr(corrected, photo) > psnr(bad, photo) + 3.0

@@ -3,6 +3,7 @@ seed's clipping and trivial inverse, the training pairs, the eval scores, and th
 
 from __future__ import annotations
 
+import fixtures
 import numpy as np
 import pytest
 import torch
@@ -18,11 +19,10 @@ from xfix.archs.highlights import (
     PatchCritic,
     build,
 )
-from xfix.colour import from_working, to_working
+from xfix.colour import from_working
 from xfix.data.curves import tone_curve
 from xfix.data.highlights import SHARES, highlight_pair, simple_overexpose, trivial_inverse
 from xfix.data.synthesis import render_exposure
-from xfix.frame import Frame, SourceInfo
 from xfix.metrics import clipped_error, exposure_similarities, psnr
 from xfix.tiling import run_tiled, tile_boxes
 
@@ -297,12 +297,6 @@ def test_eval_reports_highlight_scores_and_the_trivial_inverse(tmp_path):
 # ---------------------------------------------------------------- the shipped weights
 
 
-def _frame(display: np.ndarray) -> Frame:
-    source = SourceInfo(path="synthetic.jpg", format="jpeg", bit_depth=8, width=display.shape[1],
-                        height=display.shape[0], channels=3)
-    return Frame(pixels=to_working(display.astype(np.float32), "srgb"), source=source, input_space="srgb")
-
-
 @pytest.fixture(scope="module")
 def shipped():
     from xfix.profile import Corrector, load_profile
@@ -314,7 +308,7 @@ def test_shipped_weights_lower_the_error_of_an_overexposed_photo(shipped):
     photo = np.asarray(data.astronaut()[::2, ::2], dtype=np.float32) / 255.0  # (256, 256, 3)
     bright = render_exposure(photo, 1.5, np.random.default_rng(7), curve=tone_curve("srgb"), noise=False,
                              jpeg=False)
-    corrected = np.clip(from_working(shipped.apply(_frame(bright)).pixels, "srgb"), 0.0, 1.0)
+    corrected = np.clip(from_working(shipped.apply(fixtures.display_frame(bright)).pixels, "srgb"), 0.0, 1.0)
     assert psnr(corrected, photo) > psnr(bright, photo) + 3.0
     assert clipped_error(bright, corrected, photo) < clipped_error(bright, bright, photo)
 
@@ -323,7 +317,7 @@ def test_shipped_weights_lower_the_error_of_an_overexposed_photo(shipped):
 def test_shipped_weights_leave_a_well_exposed_photo_nearly_unchanged(shipped, name):
     photo = np.asarray(getattr(data, name)()[::2, ::2], dtype=np.float32) / 255.0
     photo = photo[: photo.shape[0] // 16 * 16, : photo.shape[1] // 16 * 16]
-    corrected = np.clip(from_working(shipped.apply(_frame(photo)).pixels, "srgb"), 0.0, 1.0)
+    corrected = np.clip(from_working(shipped.apply(fixtures.display_frame(photo)).pixels, "srgb"), 0.0, 1.0)
     assert psnr(corrected, photo) > 40.0  # a tenth of a stop darker scores 35-36 dB on these photos
 
 

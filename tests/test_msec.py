@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import fixtures
 import numpy as np
 import pytest
 import torch
 from skimage import data
 
 from xfix.archs.msec import MSECRecipe, build, stretch_histogram
-from xfix.colour import WORKING_SPACE, from_working, to_working
+from xfix.colour import WORKING_SPACE, from_working
 from xfix.data.curves import tone_curve
 from xfix.data.synthesis import render_exposure
-from xfix.frame import Frame, SourceInfo
 from xfix.metrics import psnr
 from xfix.profile import Corrector, load_profile
 
@@ -150,12 +150,6 @@ def test_recipe_adds_the_adversarial_term_only_after_its_step():
     assert "critic" in recipe.after_step(model, x, t, step=5)
 
 
-def _frame(display: np.ndarray) -> Frame:
-    source = SourceInfo(path="synthetic.jpg", format="jpeg", bit_depth=8, width=display.shape[1],
-                        height=display.shape[0], channels=3)
-    return Frame(pixels=to_working(display.astype(np.float32), "srgb"), source=source, input_space="srgb")
-
-
 @pytest.mark.parametrize("ev", [-1.5, 1.5])
 def test_shipped_weights_lower_the_error_of_badly_exposed_photos(ev):
     """The committed models/msec.safetensors must bring a synthetic under- and over-exposed photo closer to
@@ -164,7 +158,7 @@ def test_shipped_weights_lower_the_error_of_badly_exposed_photos(ev):
     photo = np.asarray(data.astronaut()[::2, ::2], dtype=np.float32) / 255.0  # (256, 256, 3) display
     rng = np.random.default_rng(7)
     bad = render_exposure(photo, ev, rng, curve=tone_curve("srgb"), noise=False, jpeg=False)
-    out = corrector.apply(_frame(bad))
+    out = corrector.apply(fixtures.display_frame(bad))
     corrected = np.clip(from_working(out.pixels, "srgb"), 0.0, 1.0)
     assert out.space == WORKING_SPACE
     assert psnr(corrected, photo) > psnr(bad, photo) + 3.0

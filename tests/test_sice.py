@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import fixtures
 import numpy as np
 import pytest
 import torch
@@ -15,13 +16,12 @@ from skimage.metrics import structural_similarity
 
 from xfix.archs import get_architecture
 from xfix.archs.sice import SICE, build, decompose, patch_ssim
-from xfix.colour import WORKING_SPACE, from_working, to_working
+from xfix.colour import WORKING_SPACE, from_working
 from xfix.data.curves import draw_curve, tone_curve
 from xfix.data.dataset import is_validation
 from xfix.data.sice import STACK_EVS, exposure_stack, fused_reference, sice_pair
 from xfix.data.synthesis import render_exposure
 from xfix.evaluate import EvalConfig, Method, run_eval
-from xfix.frame import Frame, SourceInfo
 from xfix.metrics import ssim
 from xfix.profile import Corrector, load_profile
 
@@ -140,12 +140,6 @@ def test_eval_scores_against_fused_references_and_bracket_fusions(tmp_path):
 # ---------------------------------------------------------------- shipped weights
 
 
-def _frame(display: np.ndarray) -> Frame:
-    source = SourceInfo(path="synthetic.jpg", format="jpeg", bit_depth=8, width=display.shape[1],
-                        height=display.shape[0], channels=3)
-    return Frame(pixels=to_working(display.astype(np.float32), "srgb"), source=source, input_space="srgb")
-
-
 @pytest.mark.parametrize("ev", [-1.5, 1.5])
 def test_shipped_weights_move_a_bad_exposure_towards_its_fused_reference(ev):
     """The committed models/sice.safetensors bring a synthetic under- and over-exposed photo closer (SSIM) to
@@ -154,7 +148,7 @@ def test_shipped_weights_move_a_bad_exposure_towards_its_fused_reference(ev):
     photo = np.asarray(data.astronaut()[::2, ::2], dtype=np.float32) / 255.0  # (256, 256, 3) display
     curve = tone_curve("srgb")
     bad = render_exposure(photo, ev, np.random.default_rng(7), curve=curve, noise=False, jpeg=False)
-    out = corrector.apply(_frame(bad))
+    out = corrector.apply(fixtures.display_frame(bad))
     corrected = np.clip(from_working(out.pixels, "srgb"), 0.0, 1.0)
     reference = fused_reference(photo, curve)
     assert out.space == WORKING_SPACE
