@@ -74,9 +74,9 @@ def _markdown_table(rows: list[dict[str, Any]]) -> list[str]:
 
 def model_card_eval(config: TrainConfig, trainer: Trainer, weights: Path, sha256: str):
     """The eval table of the validation split, through Corrector.apply as `xfix correct` runs: the profile
-    file re-read and given the exported `weights` (which proves they load; a profile naming other weights,
-    as when a run exports elsewhere, would otherwise be scored in their place), or without a profile file
-    the EMA model beside the identity baseline."""
+    file re-read with the exported `weights` (which proves the file now names them and they load), or without
+    a profile file the EMA model beside the identity baseline. A profile naming other weights (left as it
+    was, as when a run exports elsewhere) is given the exported ones, so they and not its own are scored."""
     from xfix.evaluate import EvalConfig, corrector_method, method_from_corrector, run_eval
 
     setup = trainer.setup
@@ -91,7 +91,9 @@ def model_card_eval(config: TrainConfig, trainer: Trainer, weights: Path, sha256
     if setup.profile is not None:  # re-read: the file now holds the new sha256
         from xfix.profile import read_profile
 
-        profile = replace(read_profile(setup.profile.path), weights=weights.resolve(), sha256=sha256)
+        profile = read_profile(setup.profile.path)
+        if profile.weights != weights.resolve():
+            profile = replace(profile, weights=weights.resolve(), sha256=sha256)
         method = corrector_method(profile, config.device, architecture=setup.arch)
         return run_eval(eval_config, methods=[method])
     from xfix.profile import Corrector, Profile
