@@ -16,7 +16,6 @@ test: it prints a table, writes JSON and asserts nothing.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from validation_args import validation_parser  # noqa: E402  (beside this script)
+from validation_bench import rows_of_profiles, validation_parser, write_rows  # noqa: E402  (beside it)
 
 
 def _linear_luminance(display: np.ndarray) -> tuple[np.ndarray, float]:
@@ -52,11 +51,12 @@ def bench_profile(name: str, args) -> list[dict]:
     for _, target, _, inputs in synthetic_scenes(EvalConfig(name, data=args.data, limit=args.limit,
                                                             max_side=args.max_side)):
         _, target_y = _linear_luminance(target)
-        outputs = [_linear_luminance(_through_frame(corrector.apply, inputs[ev])) for ev in MSEC_LEVELS]
+        displays = [_through_frame(corrector.apply, inputs[ev]) for ev in MSEC_LEVELS]
+        outputs = [_linear_luminance(display) for display in displays]
         error = np.array([np.log2(y / target_y) for _, y in outputs])
         scene = float(error.mean())
         errors.append(error)
-        as_is.append([psnr(_scaled(linear, 0.0), target) for linear, _ in outputs])
+        as_is.append([psnr(display, target) for display in displays])
         scene_known.append([psnr(_scaled(linear, -scene), target) for linear, _ in outputs])
         exposure_known.append([psnr(_scaled(linear, -e), target) for (linear, _), e in zip(outputs, error)])
     errors = np.array(errors)  # (photos, levels)
@@ -79,17 +79,12 @@ def main() -> None:
     parser = validation_parser(__doc__, "brightness.json")
     args = parser.parse_args()
 
-    import torch
-
-    torch.set_num_threads(args.threads)
-    rows = [row for name in args.profiles.split(",") if name for row in bench_profile(name, args)]
+    rows = rows_of_profiles(args, bench_profile)
     print("brightness error: log2(mean linear luminance of output / original), stops; PSNR in dB")
     print(f"{'profile':>12}{'EV':>6}{'n':>5}" + "".join(f"{c:>20}" for c in COLUMNS))
     for r in rows:
         print(f"{r['profile']:>12}{r['ev']:>+6.1f}{r['n']:>5}" + "".join(f"{r[c]:>20.3f}" for c in COLUMNS))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
-    print(f"\nwrote {args.json}")
+    write_rows(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ A benchmark, not a test: it prints a table, writes JSON and asserts nothing.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -23,9 +22,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from validation_args import validation_parser  # noqa: E402  (beside this script)
+from validation_bench import rows_of_profiles, validation_parser, write_rows  # noqa: E402  (beside it)
 
 LEVELS = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
+
+
 def bench_profile(name: str, args) -> list[dict]:
     from xfix.evaluate import EvalConfig, _through_frame, synthetic_scenes
     from xfix.metrics import psnr
@@ -71,10 +72,7 @@ def main() -> None:
                         "profile's own)")
     args = parser.parse_args()
 
-    import torch
-
-    torch.set_num_threads(args.threads)
-    rows = [row for name in args.profiles.split(",") if name for row in bench_profile(name, args)]
+    rows = rows_of_profiles(args, bench_profile)
     for name in dict.fromkeys(r["profile"] for r in rows):
         mine = [r for r in rows if r["profile"] == name]
         faded_keys = [k for k in mine[0] if k.startswith(("faded_", "weight_"))]
@@ -83,9 +81,7 @@ def main() -> None:
         for r in mine:
             print(f"{r['ev']:>+6.1f}{r['n']:>5}{r['identity']:>10.2f}{r['unfaded']:>10.2f}"
                   + "".join(f"{r[k]:>14.2f}" for k in faded_keys))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
-    print(f"\nwrote {args.json}")
+    write_rows(args.json, rows)
 
 
 if __name__ == "__main__":
