@@ -114,7 +114,7 @@ ARCHITECTURE = Architecture(
     description="Learned bilateral grid of colour transforms (after HDRNet, Gharbi et al. 2017)",
     build=build,
     encoding="srgb",
-    receptive_field=0,  # the grid is predicted from the whole frame: tiles would each judge their own exposure
+    receptive_field=0,  # the grid comes from the whole frame: tiles would each judge their own exposure
     recipe=GridRecipe,
     defaults=DEFAULTS,
 )
