@@ -18,7 +18,7 @@ from xfix.colour import srgb_decode, srgb_encode
 from xfix.errors import UsageError
 from xfix.frame import Decoded, SourceInfo
 from xfix.profile import Corrector, Profile, read_profile
-from xfix.restraint import brightness_change, restraint_weight
+from xfix.restraint import brightness_change, headroom_weight, highlight_headroom, restraint_weight
 from xfix.tonecurve import srgb_decode as srgb_decode_t
 from xfix.tonecurve import srgb_encode as srgb_encode_t
 
@@ -56,7 +56,10 @@ class Gain(nn.Module):
         return srgb_encode_t(srgb_decode_t(x) * self.gain).clamp(0, 1)
 
 
-def gain_corrector(tmp_path: Path, stops: float, *, table: bool, leave_alone: float = 0.25) -> Corrector:
+def gain_corrector(
+    tmp_path: Path, stops: float, *, table: bool, leave_alone: float = 0.25,
+    brighten_limit: float | None = None,
+) -> Corrector:
     """A Corrector of a `stops` gain: applied as a 3D table on the 8-bit route (table) or guided (not)."""
     model = Gain(2.0**stops)
     arch = Architecture(
@@ -66,13 +69,15 @@ def gain_corrector(tmp_path: Path, stops: float, *, table: bool, leave_alone: fl
     (tmp_path / "gain.toml").write_text(
         'name = "gain"\ndescription = "test"\narchitecture = "gain"\nencoding = "srgb"\n'
         f'[inference]\nmode = "{"whole" if table else "guided"}"\nwork_size = 96\nleave_alone = {leave_alone}\n'
+        + (f"brighten_limit = {brighten_limit}\n" if brighten_limit is not None else "")
     )
     profile = read_profile(tmp_path / "gain.toml")
     return Corrector(profile, arch, model, torch.device("cpu"), {}, profile.inference)
 
 
-def photo() -> Decoded:
-    samples = (skimage.data.astronaut()[::2, ::2] * 0.7).astype(np.uint8)  # 256 x 256, room to brighten
+def photo(scale: float = 0.7) -> Decoded:
+    """The astronaut at 256 x 256, its sRGB values scaled by `scale` (0.7: room to brighten)."""
+    samples = (skimage.data.astronaut()[::2, ::2] * scale).astype(np.uint8)
     return Decoded(pixels=samples, source=SourceInfo(Path("p.jpg"), "jpeg", 8, 256, 256, 3))
 
 
@@ -115,16 +120,54 @@ def test_strength_and_leave_alone_multiply(tmp_path):
     assert frame.strength == pytest.approx(0.5 * alone.strength)
 
 
+@pytest.mark.parametrize("key", ["leave_alone", "brighten_limit"])
 @pytest.mark.parametrize("value", [-0.1, 2.5, True, "0.3"])
-def test_bad_leave_alone_values_are_refused(tmp_path, value):
+def test_bad_restraint_values_are_refused(tmp_path, key, value):
     corrector = gain_corrector(tmp_path, 1.0, table=True)
-    with pytest.raises(UsageError, match="leave_alone"):
+    with pytest.raises(UsageError, match=key):
         Corrector.load(
             corrector.profile,
             device="cpu",
             architecture=corrector.architecture,
-            inference_overrides={"leave_alone": value},
+            inference_overrides={key: value},
         )
+
+
+def test_headroom_weight_keeps_what_fits_in_the_highlights_room():
+    assert headroom_weight(2.0, 1.0, 0.0) == pytest.approx(0.5)  # half of it fits
+    assert headroom_weight(2.0, 1.0, 0.5) == pytest.approx(0.75)  # the limit adds room
+    assert headroom_weight(0.8, 1.0, 0.0) == 1.0  # fits whole
+    assert headroom_weight(1.0, -0.2, 0.0) == 0.0  # highlights already past the target: no brightening
+    assert headroom_weight(-1.5, -0.2, 0.0) == 1.0  # darkening is never limited
+    assert headroom_weight(3.0, 0.0, None) == 1.0  # None: off
+    assert headroom_weight(float("nan"), 0.0, 0.0) == 1.0
+
+
+def test_highlight_headroom_measures_stops_to_the_target_from_the_brightest_percent():
+    image = np.full((64, 64, 3), 0.1, np.float32)
+    image[:, :2, 0] = 0.45  # 3% of pixels have a channel at 0.45 (linear): a stop below 0.9
+    assert highlight_headroom(image, "linear-srgb") == pytest.approx(1.0, abs=1e-3)
+    assert highlight_headroom(srgb_encode(image), "srgb") == pytest.approx(1.0, abs=1e-3)
+    assert highlight_headroom(np.ones_like(image), "srgb") == pytest.approx(math.log2(0.9))  # at white
+
+
+@pytest.mark.parametrize("table", [True, False])
+def test_brighten_limit_holds_back_a_photo_whose_highlights_are_at_white(tmp_path, table):
+    """A stop of gain: kept whole on a photo two stops darker than it could be, dropped on one whose
+    brightest pixels are already at white, with a note; off, the full stop either way."""
+    dark, bright = photo(0.5), photo(1.0)
+    room = [highlight_headroom(image.pixels / 255.0, "srgb") for image in (dark, bright)]
+    assert room[0] > 1.5 and room[1] < 0
+    limited = gain_corrector(tmp_path, 1.0, table=table, brighten_limit=0.0)
+    kept, kept_frame = float_route(limited, dark)
+    assert kept_frame.strength > 0.999 and not kept_frame.notes
+    held, held_frame = float_route(limited, bright)
+    assert held_frame.strength < 0.01 and any("brighten_limit" in n for n in held_frame.notes)
+    assert np.abs(held - bright.pixels.astype(int)).max() <= 1  # left as it was
+    free, free_frame = float_route(gain_corrector(tmp_path, 1.0, table=table), bright)
+    assert free_frame.strength > 0.999 and np.abs(free - bright.pixels.astype(int)).mean() > 10
+    darker = gain_corrector(tmp_path, -1.0, table=table, brighten_limit=0.0)
+    assert float_route(darker, bright)[1].strength > 0.999  # darkening is never limited
 
 
 def test_profiles_say_how_much_they_leave_alone():

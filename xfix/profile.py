@@ -14,6 +14,7 @@ A profile is a TOML file (`profiles/<name>.toml`, or a folder on $XFIX_PROFILE_P
     tile_size = 512                  # tiled: tile side
     tile_overlap = 32                # tiled: context margin per side (raised to the receptive field)
     leave_alone = 0.25               # stops: fade out corrections that barely move the brightness; 0: off
+    brighten_limit = 0.0             # stops beyond the highlights' headroom a correction may brighten
     [settings]                       # architecture options, checked against its defaults
 
 torch, cv2 and safetensors are imported inside functions: the CLI imports this module at start-up.
@@ -51,13 +52,20 @@ _REQUIRED = ("name", "description", "architecture", "encoding")
 class Inference:
     """How a model meets a large image: whole, tiled (tile_size, tile_overlap) or guided (work_size); and
     leave_alone, in stops: corrections that move the mean brightness by much less are faded out
-    (`xfix.restraint`; 0: off)."""
+    (`xfix.restraint`; 0: off); brighten_limit, in stops: brightening beyond the photo's highlight headroom
+    plus this much is scaled back (`xfix.restraint`; None: off)."""
 
     mode: str = "whole"
     work_size: int = 512
     tile_size: int = 512
     tile_overlap: int = 32
     leave_alone: float = 0.0
+    brighten_limit: float | None = None
+
+    @property
+    def restrains(self) -> bool:
+        """Whether a correction can be weighed down at all (leave_alone or brighten_limit on)."""
+        return self.leave_alone > 0 or self.brighten_limit is not None
 
     def problem(self) -> str | None:
         """What is wrong with these values, or None."""
@@ -70,6 +78,10 @@ class Inference:
         stops = self.leave_alone
         if isinstance(stops, bool) or not isinstance(stops, (int, float)) or not 0 <= stops <= _MOST_STOPS:
             return f"leave_alone must be a number of stops in 0..{_MOST_STOPS}, got {stops!r}"
+        limit = self.brighten_limit
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float))
+                                  or not 0 <= limit <= _MOST_STOPS):
+            return f"brighten_limit must be a number of stops in 0..{_MOST_STOPS}, got {limit!r}"
         return None
 
 
@@ -79,6 +91,7 @@ class ModelRun(NamedTuple):
     pixels: Any
     weight: float = 1.0  # share of the model's correction kept
     change: float = 0.0  # stops by which the unfaded correction moved the mean brightness
+    limited: bool = False  # brighten_limit, not leave_alone, set the weight
 
 
 @dataclass(frozen=True)
@@ -286,7 +299,7 @@ def _carrying(frame, strength: float, model_run: ModelRun):
     note when leave_alone faded it."""
     from xfix.restraint import describe
 
-    note = describe(model_run.weight, model_run.change) if strength > 0 else None
+    note = describe(model_run.weight, model_run.change, model_run.limited) if strength > 0 else None
     notes = frame.notes + ((note,) if note else ())
     return dataclasses.replace(frame, strength=strength * model_run.weight, notes=notes)
 
@@ -393,6 +406,7 @@ class Corrector:
             "tile_size": self.inference.tile_size,
             "tile_overlap": self.overlap,
             "leave_alone": self.inference.leave_alone,
+            "brighten_limit": self.inference.brighten_limit,
             "weights": str(self.profile.weights) if self.profile.weights else None,
         }
 
@@ -525,7 +539,7 @@ class Corrector:
 
         from xfix.restraint import sample_step
 
-        if self.inference.leave_alone <= 0:
+        if not self.inference.restrains:
             return ModelRun(None)
         step = sample_step(samples.shape)
         before = samples[::step, ::step].astype(np.float32) / np.float32(255.0)
@@ -590,12 +604,17 @@ class Corrector:
     def _restraint(self, before, after) -> ModelRun:
         """The leave_alone weight and brightness change of `after`, the model's output for `before` (both
         (H, W, 3) numpy in the model encoding); no pixels."""
-        from xfix.restraint import brightness_change, restraint_weight
+        from xfix.restraint import brightness_change, headroom_weight, highlight_headroom, restraint_weight
 
-        if self.inference.leave_alone <= 0:
+        inference, encoding = self.inference, self.profile.encoding
+        if not inference.restrains:
             return ModelRun(None)
-        change = brightness_change(before, after, self.profile.encoding)
-        return ModelRun(None, restraint_weight(change, self.inference.leave_alone), change)
+        change = brightness_change(before, after, encoding)
+        fade = restraint_weight(change, inference.leave_alone)
+        limit = 1.0
+        if inference.brighten_limit is not None and change > 0:
+            limit = headroom_weight(change, highlight_headroom(before, encoding), inference.brighten_limit)
+        return ModelRun(None, fade * limit, change, limit < fade)
 
     def _restrained(self, before, after) -> ModelRun:
         """`after` faded towards `before` by its `_restraint` weight, in place."""

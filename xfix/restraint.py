@@ -7,6 +7,13 @@ brightness: weight 1 - exp(-(change / stops)^4) keeps a correction of twice `sto
 fades one of half `stops` to 6%; between the two it rises smoothly, so no threshold splits a shoot into
 corrected and untouched frames.
 
+A profile may also limit brightening to the photo's highlight headroom (`brighten_limit`): a well-exposed
+photo's brightest pixels are already near white, so it has no room to brighten without clipping, while an
+under-exposed one has as many stops of room as it lacks. A correction that would brighten the mean by more
+than that room (plus `brighten_limit` stops) keeps only the share that fits. A model that misjudges a good
+photo as dark is so held back; one that brightens a dark photo too far is too (models/whitebox.md measures
+both).
+
 Both routes of a profile measure the change on the same pixels, the model's input and output at the size
 the model ran at (a strided sample of large images), so they weigh a photo alike.
 """
@@ -21,6 +28,8 @@ from xfix.colour import RGB_SPACES, decode_transfer, luminance
 
 _SAMPLE_SIDE = 512  # brightness is measured on at most about this many pixels along the long side
 _DARKEST = 1e-4  # linear mean below which a photo counts as black (no meaningful ratio)
+HIGHLIGHT_QUANTILE = 0.99  # the brightest 1% of pixels (of their largest channel) ...
+HIGHLIGHT_TARGET = 0.9  # ... may reach this linear value when brightening (classic's highlight_target)
 
 
 def sample_step(shape: tuple[int, ...]) -> int:
@@ -28,19 +37,41 @@ def sample_step(shape: tuple[int, ...]) -> int:
     return max(1, math.ceil(max(shape[:2]) / _SAMPLE_SIDE))
 
 
-def mean_luminance(image: np.ndarray, encoding: str) -> float:
-    """Mean relative luminance of (H, W, 3) pixels encoded in `encoding` (display encodings clipped to [0, 1])."""
+def _linear_sample(image: np.ndarray, encoding: str) -> np.ndarray:
+    """The `sample_step` sample of (H, W, 3) pixels in `encoding`, as linear light (display encodings clipped
+    to [0, 1] first)."""
     step = sample_step(image.shape)
     sample = np.asarray(image[::step, ::step], np.float32)
     if RGB_SPACES[encoding].transfer != "linear":
         sample = np.clip(sample, 0.0, 1.0)
-    return float(np.mean(luminance(decode_transfer(sample, encoding), encoding)))
+    return decode_transfer(sample, encoding)
+
+
+def mean_luminance(image: np.ndarray, encoding: str) -> float:
+    """Mean relative luminance of (H, W, 3) pixels encoded in `encoding` (display encodings clipped to [0, 1])."""
+    return float(np.mean(luminance(_linear_sample(image, encoding), encoding)))
 
 
 def brightness_change(before: np.ndarray, after: np.ndarray, encoding: str) -> float:
     """Stops by which `after` is brighter than `before` (negative: darker), both (H, W, 3) in `encoding`."""
     ratio = max(mean_luminance(after, encoding), _DARKEST) / max(mean_luminance(before, encoding), _DARKEST)
     return math.log2(ratio)
+
+
+def highlight_headroom(image: np.ndarray, encoding: str) -> float:
+    """Stops by which (H, W, 3) pixels in `encoding` can brighten before the 99th percentile of their largest
+    channel, in linear light, reaches HIGHLIGHT_TARGET (negative: it is already beyond)."""
+    peak = _linear_sample(image, encoding).max(axis=-1)
+    return math.log2(HIGHLIGHT_TARGET / max(float(np.quantile(peak, HIGHLIGHT_QUANTILE)), _DARKEST))
+
+
+def headroom_weight(change: float, headroom: float, limit: float | None) -> float:
+    """The share of a correction that brightens the mean by `change` stops that fits within `headroom` +
+    `limit` stops; 1 for darkening, when it fits, when `limit` is None (off) or the change is not a number."""
+    if limit is None or not math.isfinite(change) or change <= 0:
+        return 1.0
+    room = max(0.0, headroom + limit)
+    return min(1.0, room / change)
 
 
 def restraint_weight(change: float, stops: float) -> float:
@@ -51,8 +82,11 @@ def restraint_weight(change: float, stops: float) -> float:
     return 1.0 - math.exp(-((change / stops) ** 4))
 
 
-def describe(weight: float, change: float) -> str | None:
-    """A note for the per-file report when the weight faded a correction noticeably, else None."""
+def describe(weight: float, change: float, limited: bool = False) -> str | None:
+    """A note for the per-file report when the weight faded a correction noticeably, else None; `limited`:
+    the highlight headroom (`brighten_limit`) set the weight rather than the fade."""
     if weight >= 0.995:
         return None
+    if limited:
+        return f"no headroom: kept {weight:.0%} of a {change:+.2f}-stop brightening (brighten_limit)"
     return f"judged well exposed: kept {weight:.0%} of a {change:+.2f}-stop correction (--leave-alone)"
