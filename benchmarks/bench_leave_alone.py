@@ -7,7 +7,8 @@
 must cost little at +-1 and +-1.5; its price is paid at the levels between, where a photo needs a small
 correction, so this also renders every validation photo at -0.5 and +0.5 EV (the same camera curve per
 photo as the eval, seeds of their own). Each profile runs as `xfix eval` runs it, once with leave_alone 0
-and once for each `--stops` value (default: the profile's own). Per level: PSNR to the original photo of
+and once for each `--stops` value (default: the profile's own); a profile's `brighten_limit`
+applies to the faded runs, not to the one without the fade. Per level: PSNR to the original photo of
 identity, of the profile without the fade and with each value, and the mean share of the correction kept.
 A benchmark, not a test: it prints a table, writes JSON and asserts nothing.
 """
@@ -34,7 +35,10 @@ def bench_profile(name: str, args) -> list[dict]:
 
     profile = load_profile(name)
     stops = [float(s) for s in args.stops.split(",")] if args.stops else [profile.inference.leave_alone]
-    correctors = {s: Corrector.load(profile, device="cpu", inference_overrides={"leave_alone": s})
+    def restrained(stops: float) -> dict:
+        return {"leave_alone": stops} if stops else {"leave_alone": 0.0, "brighten_limit": None}
+
+    correctors = {s: Corrector.load(profile, device="cpu", inference_overrides=restrained(s))
                   for s in dict.fromkeys([0.0, *stops])}  # fmt: skip
     scores: dict = {ev: {"identity": [], **{s: [] for s in correctors}, "weight": {s: [] for s in stops}}
                     for ev in LEVELS}  # fmt: skip
