@@ -88,5 +88,6 @@ def describe(weight: float, change: float, limited: bool = False) -> str | None:
     if weight >= 0.995:
         return None
     if limited:
-        return f"no headroom: kept {weight:.0%} of a {change:+.2f}-stop brightening (brighten_limit)"
+        return (f"limited to the highlights' headroom: kept {weight:.0%} of a {change:+.2f}-stop brightening"
+                " (brighten_limit)")
     return f"judged well exposed: kept {weight:.0%} of a {change:+.2f}-stop correction (--leave-alone)"
