@@ -35,8 +35,8 @@ def bench_profile(name: str, args) -> list[dict]:
 
     profile = load_profile(name)
     stops = [float(s) for s in args.stops.split(",")] if args.stops else [profile.inference.leave_alone]
-    def restrained(stops: float) -> dict:
-        return {"leave_alone": stops} if stops else {"leave_alone": 0.0, "brighten_limit": None}
+    def restrained(leave_alone: float) -> dict:
+        return {"leave_alone": leave_alone} if leave_alone else {"leave_alone": 0.0, "brighten_limit": None}
 
     correctors = {s: Corrector.load(profile, device="cpu", inference_overrides=restrained(s))
                   for s in dict.fromkeys([0.0, *stops])}  # fmt: skip

@@ -296,7 +296,7 @@ def _map_rows(fn, *arrays, out):
 
 def _carrying(frame, strength: float, model_run: ModelRun):
     """`frame` (a corrected Frame or DisplayFrame) recording the share of the correction it carries, with a
-    note when leave_alone faded it."""
+    note when leave_alone faded it or brighten_limit held it back."""
     from xfix.restraint import describe
 
     note = describe(model_run.weight, model_run.change, model_run.limited) if strength > 0 else None
@@ -602,8 +602,8 @@ class Corrector:
         return self._run_guided(encoded)
 
     def _restraint(self, before, after) -> ModelRun:
-        """The leave_alone weight and brightness change of `after`, the model's output for `before` (both
-        (H, W, 3) numpy in the model encoding); no pixels."""
+        """The leave_alone weight, times the share brighten_limit keeps, and the brightness change of `after`,
+        the model's output for `before` (both (H, W, 3) numpy in the model encoding); no pixels."""
         from xfix.restraint import brightness_change, headroom_weight, highlight_headroom, restraint_weight
 
         inference, encoding = self.inference, self.profile.encoding
