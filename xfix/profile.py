@@ -75,18 +75,19 @@ class Inference:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 return f"inference {key} must be an integer >= {least}, got {value!r}"
-        stops = self.leave_alone
-        if isinstance(stops, bool) or not isinstance(stops, (int, float)) or not 0 <= stops <= _MOST_STOPS:
-            return f"leave_alone must be a number of stops in 0..{_MOST_STOPS}, got {stops!r}"
-        limit = self.brighten_limit
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float))
-                                  or not 0 <= limit <= _MOST_STOPS):
-            return f"brighten_limit must be a number of stops in 0..{_MOST_STOPS}, got {limit!r}"
+        for key in ("leave_alone", "brighten_limit"):
+            value = getattr(self, key)
+            if key == "brighten_limit" and value is None:  # None: no limit
+                continue
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not 0 <= value <= _MOST_STOPS:
+                return f"{key} must be a number of stops in 0..{_MOST_STOPS}, got {value!r}"
         return None
 
 
 class ModelRun(NamedTuple):
-    """A model's output in its encoding, already faded by the leave_alone weight (`xfix.restraint`)."""
+    """A model's output in its encoding, already weighed by leave_alone and brighten_limit
+    (`xfix.restraint`)."""
 
     pixels: Any
     weight: float = 1.0  # share of the model's correction kept
@@ -532,7 +533,7 @@ class Corrector:
         return apply_lut_u8(samples, table, dither_seed=dither_seed), model_run
 
     def _restrained_map(self, samples, colour_fn) -> ModelRun:
-        """The leave_alone weight of a colour map, measured on the pixels `_restraint` samples of the whole
+        """The `_restraint` weight of a colour map, measured on the pixels `_restraint` samples of the whole
         photo on the float route (the pixels, not the weighted output: the table is weighted instead)."""
         import numpy as np
         import torch
