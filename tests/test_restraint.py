@@ -1,5 +1,5 @@
 """leave_alone: corrections that barely move a photo's brightness fade out, large ones stay whole, and the
-float and 8-bit routes fade a photo alike."""
+float and 8-bit routes fade a photo alike; brighten_limit and second_opinion weigh the fade."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from torch import nn
 from xfix import encode, linearize
 from xfix.archs import Architecture
 from xfix.colour import srgb_decode, srgb_encode
-from xfix.errors import UsageError
+from xfix.errors import ProfileError, UsageError
 from xfix.frame import Decoded, SourceInfo
-from xfix.profile import Corrector, Profile, read_profile
-from xfix.restraint import brightness_change, headroom_weight, highlight_headroom, restraint_weight
+from xfix.profile import Corrector, Profile, load_profile, read_profile
+from xfix.restraint import agreed_change, brightness_change, headroom_weight, highlight_headroom, restraint_weight
 from xfix.tonecurve import srgb_decode as srgb_decode_t
 from xfix.tonecurve import srgb_encode as srgb_encode_t
 
@@ -58,9 +58,10 @@ class Gain(nn.Module):
 
 def gain_corrector(
     tmp_path: Path, stops: float, *, table: bool, leave_alone: float = 0.25,
-    brighten_limit: float | None = None,
+    brighten_limit: float | None = None, second_opinion: Corrector | None = None,
 ) -> Corrector:
-    """A Corrector of a `stops` gain: applied as a 3D table on the 8-bit route (table) or guided (not)."""
+    """A Corrector of a `stops` gain: applied as a 3D table on the 8-bit route (table) or guided (not);
+    `second_opinion`: a Corrector whose brightness change the fade also weighs."""
     model = Gain(2.0**stops)
     arch = Architecture(
         name="gain", description="test", build=lambda settings: model, learned=False,
@@ -72,7 +73,7 @@ def gain_corrector(
         + (f"brighten_limit = {brighten_limit}\n" if brighten_limit is not None else "")
     )
     profile = read_profile(tmp_path / "gain.toml")
-    return Corrector(profile, arch, model, torch.device("cpu"), {}, profile.inference)
+    return Corrector(profile, arch, model, torch.device("cpu"), {}, profile.inference, second_opinion)
 
 
 def photo(scale: float = 0.7) -> Decoded:
@@ -171,8 +172,55 @@ def test_brighten_limit_holds_back_a_photo_whose_highlights_are_at_white(tmp_pat
 
 
 def test_profiles_say_how_much_they_leave_alone():
-    from xfix.profile import load_profile
-
     for name in ("msec", "whitebox", "highlights"):
         profile: Profile = load_profile(name)
         assert 0 < profile.inference.leave_alone <= 0.5
+
+
+def test_agreed_change_is_the_smaller_move_in_a_shared_direction():
+    assert agreed_change(1.0, 0.4) == pytest.approx(0.4)
+    assert agreed_change(-0.3, -1.2) == pytest.approx(-0.3)
+    assert agreed_change(0.8, -0.5) == 0.0 and agreed_change(-0.8, 0.0) == 0.0  # disagree: nothing agreed
+    assert agreed_change(0.6, float("nan")) == 0.6  # a broken opinion is no opinion
+    assert math.isnan(agreed_change(float("nan"), 0.5))  # passed on, for restraint_weight to keep whole
+
+
+@pytest.mark.parametrize("table", [True, False])
+def test_a_correction_the_second_opinion_does_not_share_fades_out(tmp_path, table):
+    """A stop of darkening: kept whole when the second model darkens as far, faded to what it agrees with
+    when it darkens a little, dropped with a note naming it when it brightens."""
+    image = photo()
+
+    def darkening(second_stops: float):
+        second = gain_corrector(tmp_path / "second", second_stops, table=False)
+        return float_route(gain_corrector(tmp_path, -1.0, table=table, second_opinion=second), image)
+
+    (tmp_path / "second").mkdir()
+    agreed, agreed_frame = darkening(-1.2)
+    assert agreed_frame.strength > 0.999 and not agreed_frame.notes
+    assert np.abs(agreed - image.pixels.astype(int)).mean() > 10
+    partly = darkening(-0.25)[1].strength
+    assert partly == pytest.approx(restraint_weight(-0.25, 0.25), abs=0.03)
+    held, held_frame = darkening(0.3)
+    assert held_frame.strength < 0.001 and np.abs(held - image.pixels.astype(int)).max() <= 1
+    assert any("gain judged +0.30" in note for note in held_frame.notes)
+
+
+def test_second_opinion_is_loaded_only_while_leave_alone_is_on():
+    corrector = Corrector.load("whitebox", device="cpu")
+    assert corrector.describe()["second_opinion"] == "bgrid"
+    assert corrector.second_opinion.profile.encoding == corrector.profile.encoding
+    assert Corrector.load("whitebox", device="cpu", inference_overrides={"leave_alone": 0.0}).second_opinion is None
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [("mine", "another profile"), ("no-such-profile", "unknown profile"), ("hdr-default", "reads linear-srgb"),
+     (3, "profile name"), ("", "profile name")],
+)  # fmt: skip
+def test_a_bad_second_opinion_is_refused(tmp_path, name, problem):
+    text = load_profile("classic").path.read_text(encoding="utf-8").replace('name = "classic"', 'name = "mine"')
+    text = text.replace("[inference]", f"[inference]\nleave_alone = 0.25\nsecond_opinion = {name!r}")
+    (tmp_path / "mine.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ProfileError, match=problem):
+        Corrector.load(load_profile(str(tmp_path / "mine.toml")), device="cpu")

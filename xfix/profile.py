@@ -15,6 +15,7 @@ A profile is a TOML file (`profiles/<name>.toml`, or a folder on $XFIX_PROFILE_P
     tile_overlap = 32                # tiled: context margin per side (raised to the receptive field)
     leave_alone = 0.25               # stops: fade out corrections that barely move the brightness; 0: off
     brighten_limit = 0.0             # stops beyond the highlights' headroom a correction may brighten
+    second_opinion = "bgrid"         # a profile whose model must agree before leave_alone keeps a correction
     [settings]                       # architecture options, checked against its defaults
 
 torch, cv2 and safetensors are imported inside functions: the CLI imports this module at start-up.
@@ -53,7 +54,8 @@ class Inference:
     """How a model meets a large image: whole, tiled (tile_size, tile_overlap) or guided (work_size); and
     leave_alone, in stops: corrections that move the mean brightness by much less are faded out
     (`xfix.restraint`; 0: off); brighten_limit, in stops: brightening beyond the photo's highlight headroom
-    plus this much is scaled back (`xfix.restraint`; None: off)."""
+    plus this much is scaled back (`xfix.restraint`; None: off); second_opinion: the name of a profile in the
+    same encoding whose model's brightness change the leave_alone fade also weighs (`xfix.restraint`)."""
 
     mode: str = "whole"
     work_size: int = 512
@@ -61,6 +63,7 @@ class Inference:
     tile_overlap: int = 32
     leave_alone: float = 0.0
     brighten_limit: float | None = None
+    second_opinion: str | None = None
 
     @property
     def restrains(self) -> bool:
@@ -82,6 +85,8 @@ class Inference:
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not number or not 0 <= value <= _MOST_STOPS:
                 return f"{key} must be a number of stops in 0..{_MOST_STOPS}, got {value!r}"
+        if self.second_opinion is not None and not (isinstance(self.second_opinion, str) and self.second_opinion):
+            return f"second_opinion must be a profile name, got {self.second_opinion!r}"
         return None
 
 
@@ -93,6 +98,7 @@ class ModelRun(NamedTuple):
     weight: float = 1.0  # share of the model's correction kept
     change: float = 0.0  # stops by which the unfaded correction moved the mean brightness
     limited: bool = False  # brighten_limit, not leave_alone, set the weight
+    second: tuple[str, float] | None = None  # the second opinion's profile and brightness change, if asked
 
 
 @dataclass(frozen=True)
@@ -300,7 +306,8 @@ def _carrying(frame, strength: float, model_run: ModelRun):
     note when leave_alone faded it or brighten_limit held it back."""
     from xfix.restraint import describe
 
-    note = describe(model_run.weight, model_run.change, model_run.limited) if strength > 0 else None
+    run = model_run
+    note = describe(run.weight, run.change, run.limited, run.second) if strength > 0 else None
     notes = frame.notes + ((note,) if note else ())
     return dataclasses.replace(frame, strength=strength * model_run.weight, notes=notes)
 
@@ -339,15 +346,33 @@ def _checked_inference(arch: Any, profile: Profile, overrides: Mapping[str, Any]
     return inference
 
 
+def _load_second_opinion(profile: Profile, inference: Inference, device: Any) -> "Corrector | None":
+    """The Corrector of `inference.second_opinion` on `device`, or None when there is none or leave_alone,
+    whose fade it weighs, is off. ProfileError when it names this profile, an unknown one or one in another
+    encoding."""
+    name = inference.second_opinion
+    if name is None or inference.leave_alone <= 0:
+        return None
+    if name == profile.name:
+        raise ProfileError("second_opinion must name another profile", profile.path)
+    other = load_profile(name)
+    if other.encoding != profile.encoding:
+        message = f"second_opinion {name!r} reads {other.encoding}, this profile {profile.encoding}"
+        raise ProfileError(message, profile.path)
+    # its own restraint plays no part: only its model's brightness change is asked for
+    return Corrector.load(other, device=device, inference_overrides={"second_opinion": None})
+
+
 class Corrector:
     """A profile loaded on a device, ready to correct Frames. Build it with `Corrector.load`."""
 
     def __init__(
         self, profile: Profile, architecture: Any, model: Any, device: Any, settings: Mapping[str, Any],
-        inference: Inference,
+        inference: Inference, second_opinion: "Corrector | None" = None,
     ):  # fmt: skip
         self.profile, self.architecture, self.model, self.device = profile, architecture, model, device
         self.settings, self.inference = MappingProxyType(dict(settings)), inference
+        self.second_opinion = second_opinion  # the loaded `inference.second_opinion`, when it is used
         self.overlap = max(inference.tile_overlap, architecture.receptive_field)  # full context per tile
 
     @classmethod
@@ -364,7 +389,8 @@ class Corrector:
 
         profile: a Profile or a profile name. device: "auto" | "cpu" | "cuda[:N]" | "mps" or a torch.device.
         settings_overrides update [settings] (keys must be in the architecture's defaults);
-        inference_overrides update [inference] (mode, work_size, tile_size, tile_overlap).
+        inference_overrides update [inference] (mode, work_size, tile_size, tile_overlap, leave_alone, ...);
+        the second_opinion profile, when leave_alone is on, is loaded on the same device.
         architecture: an `Architecture` used instead of the registry's (tests, plug-ins); its name and
         encoding must match the profile's.
         Raises ProfileError (profile, architecture, weights) or UsageError (device, overrides).
@@ -392,7 +418,8 @@ class Corrector:
             raise ProfileError(f"weights do not fit {arch.name}: {reason}", profile.path) from None
         model = model.float().eval().to(torch_device)
         log.debug("loaded profile %s (%s) on %s", profile.name, arch.name, torch_device)
-        return cls(profile, arch, model, torch_device, settings, inference)
+        second = _load_second_opinion(profile, inference, torch_device)
+        return cls(profile, arch, model, torch_device, settings, inference, second)
 
     def describe(self) -> dict[str, Any]:
         """What was loaded, for `xfix profiles`, --verbose and model cards."""
@@ -408,6 +435,7 @@ class Corrector:
             "tile_overlap": self.overlap,
             "leave_alone": self.inference.leave_alone,
             "brighten_limit": self.inference.brighten_limit,
+            "second_opinion": self.second_opinion.profile.name if self.second_opinion else None,
             "weights": str(self.profile.weights) if self.profile.weights else None,
         }
 
@@ -605,17 +633,40 @@ class Corrector:
     def _restraint(self, before, after) -> ModelRun:
         """The leave_alone weight, times the share brighten_limit keeps, and the brightness change of `after`,
         the model's output for `before` (both (H, W, 3) numpy in the model encoding); no pixels."""
-        from xfix.restraint import brightness_change, headroom_weight, highlight_headroom, restraint_weight
+        from xfix.restraint import (
+            agreed_change,
+            brightness_change,
+            headroom_weight,
+            highlight_headroom,
+            restraint_weight,
+        )
 
         inference, encoding = self.inference, self.profile.encoding
         if not inference.restrains:
             return ModelRun(None)
         change = brightness_change(before, after, encoding)
-        fade = restraint_weight(change, inference.leave_alone)
+        second = None
+        if self.second_opinion is not None:
+            second = self.second_opinion.profile.name, self.second_opinion.judged_change(before)
+        fade = restraint_weight(agreed_change(change, second[1]) if second else change, inference.leave_alone)
         limit = 1.0
         if inference.brighten_limit is not None and change > 0:
             limit = headroom_weight(change, highlight_headroom(before, encoding), inference.brighten_limit)
-        return ModelRun(None, fade * limit, change, limit < fade)
+        return ModelRun(None, fade * limit, change, limit < fade, second)
+
+    def judged_change(self, image) -> float:
+        """Stops by which this profile's model, run whole and unrestrained on the pixels `xfix.restraint`
+        samples of (H, W, 3) `image` in its encoding, moves their mean brightness: its opinion, asked by
+        another profile (`second_opinion`)."""
+        import numpy as np
+        import torch
+
+        from xfix.restraint import brightness_change, sample_step
+
+        step = sample_step(image.shape)
+        sample = np.ascontiguousarray(self._model_input(image[::step, ::step]), np.float32)
+        with torch.inference_mode():
+            return brightness_change(sample, self._run_whole(sample), self.profile.encoding)
 
     def _restrained(self, before, after) -> ModelRun:
         """`after` faded towards `before` by its `_restraint` weight, in place."""

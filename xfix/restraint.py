@@ -14,6 +14,12 @@ than that room (plus `brighten_limit` stops) keeps only the share that fits. A m
 photo as dark is so held back; one that brightens a dark photo too far is too (models/whitebox.md measures
 both).
 
+A profile may also ask a second model for its opinion (`second_opinion`, another profile's name). The fade
+then weighs only the part of the correction both models agree on: the smaller of their two brightness
+changes when they move the same way, none when one brightens and the other darkens. Two independently
+trained models rarely misjudge the same good photo the same way, while a badly exposed one is plain to both
+(models/whitebox.md measures it).
+
 Both routes of a profile measure the change on the same pixels, the model's input and output at the size
 the model ran at (a strided sample of large images), so they weigh a photo alike.
 """
@@ -74,6 +80,16 @@ def headroom_weight(change: float, headroom: float, limit: float | None) -> floa
     return min(1.0, room / change)
 
 
+def agreed_change(change: float, second: float) -> float:
+    """The part of a `change` (stops) that a second model's `second` (stops) agrees with: the smaller of the
+    two when both move the same way, 0 when they move opposite ways; `change` when either is not a number."""
+    if not (math.isfinite(change) and math.isfinite(second)):
+        return change
+    if change * second <= 0:
+        return 0.0
+    return math.copysign(min(abs(change), abs(second)), change)
+
+
 def restraint_weight(change: float, stops: float) -> float:
     """The share of a correction that moves the mean brightness by `change` stops to keep; 1 when `stops`
     is 0 (off) or the change is not a number (a broken output is passed on whole, for the encoder to report)."""
@@ -82,12 +98,15 @@ def restraint_weight(change: float, stops: float) -> float:
     return 1.0 - math.exp(-((change / stops) ** 4))
 
 
-def describe(weight: float, change: float, limited: bool = False) -> str | None:
+def describe(weight: float, change: float, limited: bool = False, second: tuple[str, float] | None = None
+             ) -> str | None:
     """A note for the per-file report when the weight faded a correction noticeably, else None; `limited`:
-    the highlight headroom (`brighten_limit`) set the weight rather than the fade."""
+    the highlight headroom (`brighten_limit`) set the weight rather than the fade; `second`: the second
+    opinion's profile name and brightness change."""
     if weight >= 0.995:
         return None
     if limited:
         return (f"limited to the highlights' headroom: kept {weight:.0%} of a {change:+.2f}-stop brightening"
                 " (brighten_limit)")
-    return f"judged well exposed: kept {weight:.0%} of a {change:+.2f}-stop correction (--leave-alone)"
+    opinion = f"; {second[0]} judged {second[1]:+.2f}" if second else ""
+    return f"judged well exposed: kept {weight:.0%} of a {change:+.2f}-stop correction (--leave-alone{opinion})"
