@@ -18,7 +18,13 @@ from xfix.colour import srgb_decode, srgb_encode
 from xfix.errors import ProfileError, UsageError
 from xfix.frame import Decoded, SourceInfo
 from xfix.profile import Corrector, Profile, load_profile, read_profile
-from xfix.restraint import agreed_change, brightness_change, headroom_weight, highlight_headroom, restraint_weight
+from xfix.restraint import (
+    agreed_change,
+    brightness_change,
+    headroom_weight,
+    highlight_headroom,
+    restraint_weight,
+)
 from xfix.tonecurve import srgb_decode as srgb_decode_t
 from xfix.tonecurve import srgb_encode as srgb_encode_t
 
