@@ -363,3 +363,68 @@ def test_style_needs_the_srgb_encoding(tmp_path):
     with pytest.raises(UsageError, match="srgb"):
         WhiteBoxRecipe(model, {"style": str(tmp_path)})
 
+
+
+# ---------------------------------------------------------------- the RAW-like model (whitebox-raw)
+
+
+def _raw_frame(pixels: np.ndarray):
+    """Camera-linear pixels (linear ProPhoto) as a Frame, as the decode and linearize stages give a RAW."""
+    from xfix.frame import Frame, SourceInfo
+
+    height, width = pixels.shape[:2]
+    return Frame(pixels=pixels, source=SourceInfo(Path("raw.dng"), "dng", 16, width, height, 3))
+
+
+def _linear_to_display(pixels: np.ndarray) -> np.ndarray:
+    from xfix.colour import convert_linear
+    from xfix.tonecurve import srgb_encode
+
+    linear = np.clip(convert_linear(pixels, "linear-prophoto", "linear-srgb"), 0.0, 1.0)
+    return srgb_encode(torch.from_numpy(linear)).numpy()
+
+
+def test_raw_architecture_is_whitebox_on_linear_prophoto():
+    from xfix.archs import get_architecture
+
+    arch = get_architecture("whitebox-raw")
+    assert arch.encoding == "linear-prophoto" and arch.defaults == get_architecture("whitebox").defaults
+    model = arch.build({"width": 8, "hidden": 16}).eval()
+    assert model.encoding == "linear-prophoto"
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 0.5
+    with torch.no_grad():
+        assert torch.allclose(model(x), x, atol=2e-3)  # untrained: the identity edit, on linear light
+
+
+@pytest.mark.parametrize("ev", [-1.5, 1.5])
+def test_shipped_raw_weights_lower_the_error_of_badly_exposed_raw_photos(ev):
+    from skimage import data
+
+    from xfix.data.curves import tone_curve
+    from xfix.data.synthesis import unprocess
+    from xfix.metrics import psnr
+    from xfix.profile import Corrector
+    from xfix.restraint import brightness_change
+
+    corrector = Corrector.load("whitebox-raw", device="cpu")
+    photo = np.asarray(data.astronaut()[::2, ::2], dtype=np.float32) / 255.0
+    bad, target, _ = unprocess(photo, np.random.default_rng(7), ev=ev, curve=tone_curve("srgb"), noise=False)
+    corrected = corrector.apply(_raw_frame(bad)).pixels
+    want = _linear_to_display(target)
+    assert psnr(_linear_to_display(corrected), want) > psnr(_linear_to_display(bad), want) + 3.0
+    # it brightens through its tone curve as much as through exposure: judge the light, not one slider
+    assert brightness_change(bad, corrected, "linear-prophoto") * ev < -0.5
+
+
+def test_raw_profile_corrects_a_dng_and_apply_reproduces_it(tmp_path, dng_file):
+    result = _invoke("correct", dng_file, "-o", tmp_path / "out", "--profile", "whitebox-raw", "--edits",
+                     "--format", "tiff")
+    assert result.exit_code == 0, result.output
+    edit = Edit.load(tmp_path / "out" / "raw.xfix.json")
+    assert edit.encoding == "linear-prophoto" and edit.profile == "whitebox-raw"
+    again = _invoke("apply", tmp_path / "out" / "raw.xfix.json", dng_file, "-o", tmp_path / "applied",
+                    "--format", "tiff")
+    assert again.exit_code == 0, again.output
+    first, second = (cv2.imread(str(p / "raw.tif"), cv2.IMREAD_UNCHANGED) for p in (tmp_path / "out",
+                                                                                  tmp_path / "applied"))
+    assert first.dtype == np.uint16 and np.array_equal(first, second)

@@ -17,6 +17,7 @@ _MODULES: dict[str, str] = {
     "classic": "xfix.archs.classic",
     "msec": "xfix.archs.msec",
     "whitebox": "xfix.archs.whitebox",
+    "whitebox-raw": "xfix.archs.whitebox_raw",
     "highlights": "xfix.archs.highlights",
     "hdrcnn": "xfix.archs.hdrcnn",
     "sice": "xfix.archs.sice",
