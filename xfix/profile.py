@@ -303,11 +303,12 @@ def _map_rows(fn, *arrays, out):
 
 def _carrying(frame, strength: float, model_run: ModelRun):
     """`frame` (a corrected Frame or DisplayFrame) recording the share of the correction it carries, with a
-    note when leave_alone faded it or brighten_limit held it back."""
+    note when leave_alone faded it (naming the second opinion, if asked) or brighten_limit held it back."""
     from xfix.restraint import describe
 
-    run = model_run
-    note = describe(run.weight, run.change, run.limited, run.second) if strength > 0 else None
+    note = None
+    if strength > 0:
+        note = describe(model_run.weight, model_run.change, model_run.limited, model_run.second)
     notes = frame.notes + ((note,) if note else ())
     return dataclasses.replace(frame, strength=strength * model_run.weight, notes=notes)
 
@@ -631,8 +632,9 @@ class Corrector:
         return self._run_guided(encoded)
 
     def _restraint(self, before, after) -> ModelRun:
-        """The leave_alone weight, times the share brighten_limit keeps, and the brightness change of `after`,
-        the model's output for `before` (both (H, W, 3) numpy in the model encoding); no pixels."""
+        """The leave_alone weight (of the change the second opinion agrees with, when one is loaded), times
+        the share brighten_limit keeps, and the brightness change of `after`, the model's output for `before`
+        (both (H, W, 3) numpy in the model encoding); no pixels."""
         from xfix.restraint import (
             agreed_change,
             brightness_change,

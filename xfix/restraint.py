@@ -98,8 +98,9 @@ def restraint_weight(change: float, stops: float) -> float:
     return 1.0 - math.exp(-((change / stops) ** 4))
 
 
-def describe(weight: float, change: float, limited: bool = False, second: tuple[str, float] | None = None
-             ) -> str | None:
+def describe(
+    weight: float, change: float, limited: bool = False, second: tuple[str, float] | None = None
+) -> str | None:
     """A note for the per-file report when the weight faded a correction noticeably, else None; `limited`:
     the highlight headroom (`brighten_limit`) set the weight rather than the fade; `second`: the second
     opinion's profile name and brightness change."""
