@@ -30,7 +30,7 @@ _SEED = 7  # unprocess draws: apart from the eval's synthetic renders
 
 
 def raw_scenes(args):
-    """(photo name, {ev: (input Frame, target Frame)}) for the validation photos, linear ProPhoto RGB."""
+    """{ev: (input Frame, target Frame)} for each validation photo, linear ProPhoto RGB."""
     from xfix.data.dataset import list_photos, load_photo, split_photos, to_float
     from xfix.data.synthesis import unprocess
     from xfix.frame import Frame, SourceInfo
@@ -44,7 +44,7 @@ def raw_scenes(args):
             rng = np.random.default_rng([_SEED, index, k])
             inp, target, _ = unprocess(photo, rng, ev=ev)
             pairs[ev] = tuple(Frame(pixels=p, source=source) for p in (inp, target))
-        yield path.name, pairs
+        yield pairs
 
 
 def display(frame) -> np.ndarray:
@@ -67,7 +67,7 @@ def bench_profile(name: str, args) -> list[dict]:
         return display(frame if linear else corrector.apply(frame, strength=0.0))
 
     scores = {(method, g): [] for method in (name, "identity") for g in GROUPS}
-    for _, pairs in raw_scenes(args):
+    for pairs in raw_scenes(args):
         for ev, (inp, target) in pairs.items():
             group = next(g for g, levels in GROUPS.items() if ev in levels)
             want = aim(target)
