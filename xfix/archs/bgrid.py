@@ -98,23 +98,12 @@ def build(settings: Mapping[str, Any]) -> BilateralGrid:
     return BilateralGrid(**{key: merged[key] for key in DEFAULTS})
 
 
-class GridRecipe:
-    """Loss: L1 of the result."""
-
-    def __init__(self, model: BilateralGrid, settings: Mapping[str, Any]):
-        del model, settings
-
-    def loss(self, model: BilateralGrid, inp: torch.Tensor, target: torch.Tensor, step: int):
-        l1 = F.l1_loss(model(inp), target)
-        return l1, {"l1": float(l1.detach())}
-
-
 ARCHITECTURE = Architecture(
     name="bgrid",
     description="Learned bilateral grid of colour transforms (after HDRNet, Gharbi et al. 2017)",
     build=build,
     encoding="srgb",
     receptive_field=0,  # the grid comes from the whole frame: tiles would each judge their own exposure
-    recipe=GridRecipe,
+    # no recipe: it trains on the default loss, L1 of the result (xfix.train.L1Recipe)
     defaults=DEFAULTS,
 )
