@@ -28,6 +28,15 @@ def display_frame(display: np.ndarray):
     return Frame(pixels=to_working(display.astype(np.float32), "srgb"), source=source, input_space="srgb")
 
 
+def raw_frame(linear: np.ndarray):
+    """A Frame of (H, W, 3) camera-linear ProPhoto values, as `xfix correct` makes of a RAW file."""
+    from xfix.frame import Frame, SourceInfo
+
+    source = SourceInfo(path="synthetic.dng", format="dng", bit_depth=16, width=linear.shape[1],
+                        height=linear.shape[0], channels=3)
+    return Frame(pixels=linear.astype(np.float32), source=source)
+
+
 def _target(path: Path | str, default_name: str) -> Path:
     """A folder gets `default_name` inside it; anything else is the file path itself."""
     path = Path(path)

@@ -216,16 +216,18 @@ def test_second_opinion_is_loaded_only_while_leave_alone_is_on():
     corrector = Corrector.load("whitebox", device="cpu")
     assert corrector.describe()["second_opinion"] == "bgrid"
     assert corrector.second_opinion.profile.encoding == corrector.profile.encoding
-    assert Corrector.load("whitebox", device="cpu", inference_overrides={"leave_alone": 0.0}).second_opinion is None
+    unfaded = Corrector.load("whitebox", device="cpu", inference_overrides={"leave_alone": 0.0})
+    assert unfaded.second_opinion is None
 
 
 @pytest.mark.parametrize(
     ("name", "problem"),
-    [("mine", "another profile"), ("no-such-profile", "unknown profile"), ("hdr-default", "reads linear-srgb"),
-     (3, "profile name"), ("", "profile name")],
+    [("mine", "another profile"), ("no-such-profile", "unknown profile"),
+     ("hdr-default", "reads linear-srgb"), (3, "profile name"), ("", "profile name")],
 )  # fmt: skip
 def test_a_bad_second_opinion_is_refused(tmp_path, name, problem):
-    text = load_profile("classic").path.read_text(encoding="utf-8").replace('name = "classic"', 'name = "mine"')
+    text = load_profile("classic").path.read_text(encoding="utf-8")
+    text = text.replace('name = "classic"', 'name = "mine"')
     text = text.replace("[inference]", f"[inference]\nleave_alone = 0.25\nsecond_opinion = {name!r}")
     (tmp_path / "mine.toml").write_text(text, encoding="utf-8")
     with pytest.raises(ProfileError, match=problem):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import cv2
 import fixtures
@@ -303,10 +302,9 @@ def test_variants_differ_and_repeat_for_a_seed():
 def test_shipped_weights_lower_the_error_of_badly_exposed_photos(ev):
     from skimage import data
 
-    from xfix.colour import from_working, to_working
+    from xfix.colour import from_working
     from xfix.data.curves import tone_curve
     from xfix.data.synthesis import render_exposure
-    from xfix.frame import Frame, SourceInfo
     from xfix.metrics import psnr
     from xfix.profile import Corrector, load_profile
 
@@ -314,10 +312,7 @@ def test_shipped_weights_lower_the_error_of_badly_exposed_photos(ev):
     photo = np.asarray(data.astronaut()[::2, ::2], dtype=np.float32) / 255.0
     rng = np.random.default_rng(7)
     bad = render_exposure(photo, ev, rng, curve=tone_curve("srgb"), noise=False, jpeg=False)
-    source = SourceInfo(path=Path("bad.png"), format="png", bit_depth=8, width=256, height=256,
-                        channels=3)
-    frame = Frame(pixels=to_working(bad, "srgb"), source=source, input_space="srgb")
-    corrected = np.clip(from_working(corrector.apply(frame).pixels, "srgb"), 0.0, 1.0)
+    corrected = np.clip(from_working(corrector.apply(fixtures.display_frame(bad)).pixels, "srgb"), 0.0, 1.0)
     assert psnr(corrected, photo) > psnr(bad, photo) + 3.0
     ev_step = corrector.model.last_edits[0].value("exposure", "ev", 0.0)
     assert np.sign(ev_step) == -np.sign(ev)  # the edit reads as the photographer would expect
@@ -368,22 +363,6 @@ def test_style_needs_the_srgb_encoding(tmp_path):
 # ---------------------------------------------------------------- the RAW-like model (whitebox-raw)
 
 
-def _raw_frame(pixels: np.ndarray):
-    """Camera-linear pixels (linear ProPhoto) as a Frame, as the decode and linearize stages give a RAW."""
-    from xfix.frame import Frame, SourceInfo
-
-    height, width = pixels.shape[:2]
-    return Frame(pixels=pixels, source=SourceInfo(Path("raw.dng"), "dng", 16, width, height, 3))
-
-
-def _linear_to_display(pixels: np.ndarray) -> np.ndarray:
-    from xfix.colour import convert_linear
-    from xfix.tonecurve import srgb_encode
-
-    linear = np.clip(convert_linear(pixels, "linear-prophoto", "linear-srgb"), 0.0, 1.0)
-    return srgb_encode(torch.from_numpy(linear)).numpy()
-
-
 def test_raw_architecture_is_whitebox_on_linear_prophoto():
     from xfix.archs import get_architecture
 
@@ -400,18 +379,21 @@ def test_raw_architecture_is_whitebox_on_linear_prophoto():
 def test_shipped_raw_weights_lower_the_error_of_badly_exposed_raw_photos(ev):
     from skimage import data
 
+    from xfix.colour import from_working
     from xfix.data.curves import tone_curve
     from xfix.data.synthesis import unprocess
     from xfix.metrics import psnr
     from xfix.profile import Corrector
     from xfix.restraint import brightness_change
 
+    def display(linear: np.ndarray) -> np.ndarray:
+        return np.clip(from_working(linear, "srgb"), 0.0, 1.0)
+
     corrector = Corrector.load("whitebox-raw", device="cpu")
     photo = np.asarray(data.astronaut()[::2, ::2], dtype=np.float32) / 255.0
     bad, target, _ = unprocess(photo, np.random.default_rng(7), ev=ev, curve=tone_curve("srgb"), noise=False)
-    corrected = corrector.apply(_raw_frame(bad)).pixels
-    want = _linear_to_display(target)
-    assert psnr(_linear_to_display(corrected), want) > psnr(_linear_to_display(bad), want) + 3.0
+    corrected = corrector.apply(fixtures.raw_frame(bad)).pixels
+    assert psnr(display(corrected), display(target)) > psnr(display(bad), display(target)) + 3.0
     # it brightens through its tone curve as much as through exposure: judge the light, not one slider
     assert brightness_change(bad, corrected, "linear-prophoto") * ev < -0.5
 
