@@ -8,8 +8,9 @@ must cost little at +-1 and +-1.5; its price is paid at the levels between, wher
 correction, so this also renders every validation photo at -0.5 and +0.5 EV (the same camera curve per
 photo as the eval, seeds of their own). Each profile runs as `xfix eval` runs it, once with leave_alone 0
 and once for each `--stops` value (default: the profile's own); a profile's `brighten_limit` and
-`second_opinion` apply to the faded runs, not to the one without the fade. Per level: PSNR to the original photo of
-identity, of the profile without the fade and with each value, and the mean share of the correction kept.
+`second_opinion` apply to the faded runs, not to the one without the fade. Per level: PSNR to the original
+photo of identity, of the profile without the fade and with each value, and the mean share of the
+correction kept.
 A benchmark, not a test: it prints a table, writes JSON and asserts nothing.
 """
 

@@ -1,6 +1,7 @@
 """Profiles on camera-linear ("RAW-like") inputs, as `xfix correct` gives them a RAW file.
 
-    python benchmarks/bench_raw.py [--profiles whitebox-raw,whitebox] [--limit 100] [--json bench-out/raw.json]
+    python benchmarks/bench_raw.py [--profiles whitebox-raw,whitebox] [--limit 100]
+                                   [--json bench-out/raw.json]
 
 Each validation photo is unprocessed as the linear profiles' training pairs are (`xfix.data.synthesis.
 unprocess`: camera curve inverted, white balance divided out, exposed at the MSEC levels, sensor noise,
@@ -87,7 +88,8 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = rows_of_profiles(args, bench_profile)
-    print(f"\n{'profile':14s} {'method':14s} {'target':15s} {'group':7s} {'n':>4s} {'PSNR':>7s} {'ΔE00':>6s}")
+    header = ("profile", "method", "target", "group", "n", "PSNR", "ΔE00")
+    print("\n{:14s} {:14s} {:15s} {:7s} {:>4s} {:>7s} {:>6s}".format(*header))
     for r in rows:
         print(f"{r['profile']:14s} {r['method']:14s} {r['target']:15s} {r['group']:7s} {r['n']:4d} "
               f"{r['psnr']:7.2f} {r['deltae']:6.2f}")

@@ -85,8 +85,9 @@ class Inference:
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not number or not 0 <= value <= _MOST_STOPS:
                 return f"{key} must be a number of stops in 0..{_MOST_STOPS}, got {value!r}"
-        if self.second_opinion is not None and not (isinstance(self.second_opinion, str) and self.second_opinion):
-            return f"second_opinion must be a profile name, got {self.second_opinion!r}"
+        name = self.second_opinion
+        if name is not None and not (isinstance(name, str) and name):
+            return f"second_opinion must be a profile name, got {name!r}"
         return None
 
 

@@ -110,4 +110,5 @@ def describe(
         return (f"limited to the highlights' headroom: kept {weight:.0%} of a {change:+.2f}-stop brightening"
                 " (brighten_limit)")
     opinion = f"; {second[0]} judged {second[1]:+.2f}" if second else ""
-    return f"judged well exposed: kept {weight:.0%} of a {change:+.2f}-stop correction (--leave-alone{opinion})"
+    return (f"judged well exposed: kept {weight:.0%} of a {change:+.2f}-stop correction"
+            f" (--leave-alone{opinion})")
