@@ -10,7 +10,9 @@ one photo: the brightness the profile believes the scene has, whatever the expos
 each exposure's output is from that belief). Per level, PSNR to the original of the output as it is, with
 its scene part removed (one gain per photo, known only to an oracle), and with its whole brightness error
 removed (one gain per output). The gap between the first two is what a better judgement of the scene's
-brightness could give, the gap to the third what consistent exposures could add on top. A benchmark, not a
+brightness could give, the gap to the third what consistent exposures could add on top. Beside them, the
+better of input and output for each photo: the most that any gate choosing between correcting a photo and
+leaving it alone (leave_alone, a second opinion, any classifier of the frame) can reach. A benchmark, not a
 test: it prints a table, writes JSON and asserts nothing.
 """
 
@@ -47,7 +49,7 @@ def bench_profile(name: str, args) -> list[dict]:
     from xfix.profile import Corrector
 
     corrector = Corrector.load(name, device="cpu", inference_overrides={"leave_alone": 0.0})
-    errors, as_is, scene_known, exposure_known = [], [], [], []
+    errors, as_is, scene_known, exposure_known, best_of_two = [], [], [], [], []
     for _, target, _, inputs in synthetic_scenes(EvalConfig(name, data=args.data, limit=args.limit,
                                                             max_side=args.max_side)):
         _, target_y = _linear_luminance(target)
@@ -57,6 +59,7 @@ def bench_profile(name: str, args) -> list[dict]:
         scene = float(error.mean())
         errors.append(error)
         as_is.append([psnr(display, target) for display in displays])
+        best_of_two.append([max(p, psnr(inputs[ev], target)) for p, ev in zip(as_is[-1], MSEC_LEVELS)])
         scene_known.append([psnr(_scaled(linear, -scene), target) for linear, _ in outputs])
         exposure_known.append([psnr(_scaled(linear, -e), target) for (linear, _), e in zip(outputs, error)])
     errors = np.array(errors)  # (photos, levels)
@@ -66,13 +69,14 @@ def bench_profile(name: str, args) -> list[dict]:
          "error_abs": float(np.abs(errors[:, k]).mean()), "scene_abs": float(np.abs(errors.mean(1)).mean()),
          "residual_abs": float(np.abs(residual[:, k]).mean()), "psnr": float(np.mean([p[k] for p in as_is])),
          "psnr_scene_known": float(np.mean([p[k] for p in scene_known])),
-         "psnr_exposure_known": float(np.mean([p[k] for p in exposure_known]))}
+         "psnr_exposure_known": float(np.mean([p[k] for p in exposure_known])),
+         "psnr_best_of_two": float(np.mean([p[k] for p in best_of_two]))}
         for k, ev in enumerate(MSEC_LEVELS)
     ]  # fmt: skip
 
 
 COLUMNS = ("error_mean", "error_abs", "scene_abs", "residual_abs", "psnr", "psnr_scene_known",
-           "psnr_exposure_known")  # fmt: skip
+           "psnr_exposure_known", "psnr_best_of_two")  # fmt: skip
 
 
 def main() -> None:
