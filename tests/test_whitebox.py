@@ -235,6 +235,22 @@ def test_correct_writes_sidecars_and_apply_reproduces_the_pixels(tmp_path, rando
     assert np.abs(first.astype(int) - original.astype(int)).max() > 1000  # the edit did something
 
 
+def test_apply_reproduces_an_8bit_photo_written_at_8_bits(tmp_path, random_profile):
+    """An 8-bit JPEG written at 8 bits would take the 8-bit route, which tabulates an edit (and crashed on
+    a saved one); apply runs the edit exactly, as `correct --edits` does."""
+    photo = fixtures.make_jpeg(tmp_path / "in.jpg", exif=False)
+    eight_bit_png = ("--format", "png", "--bits", "8")  # lossless, so the two runs compare exactly
+    result = _invoke("correct", photo, "-o", tmp_path / "out", "--profile", random_profile, "--edits",
+                     *eight_bit_png)
+    assert result.exit_code == 0, result.output
+    again = _invoke("apply", tmp_path / "out" / "in.xfix.json", photo, "-o", tmp_path / "applied", *eight_bit_png)
+    assert again.exit_code == 0, again.output
+    first, second = (np.asarray(Image.open(p / "in.png")).astype(int) for p in (tmp_path / "out",
+                                                                             tmp_path / "applied"))
+    assert np.array_equal(first, second)
+    assert np.abs(first - np.asarray(Image.open(photo)).astype(int)).mean() > 2  # the edit did something
+
+
 def test_a_faded_edit_records_its_strength_and_apply_reproduces_the_pixels(tmp_path, random_profile):
     """--leave-alone fades the edit; the saved edit carries the share kept, so `xfix apply` makes the same."""
     photo = fixtures.make_png16(tmp_path / "in.png")

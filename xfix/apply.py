@@ -35,9 +35,13 @@ def edit_corrector(edit: Edit, path: Path, device: str = "cpu") -> Any:
     from xfix.devices import select_device
     from xfix.profile import Corrector, Inference, Profile
 
-    arch = dataclasses.replace(get_architecture("whitebox"), encoding=edit.encoding, learned=False)
+    # No colour_map: the 8-bit route would tabulate the edit, and `correct --edits` applies it exactly (the
+    # float route), so a saved edit must too to give the same pixels.
+    arch = dataclasses.replace(get_architecture("whitebox"), encoding=edit.encoding, learned=False,
+                               colour_map=None)
     profile = Profile(name=edit.profile, description=f"saved edit {Path(path).name}", architecture=arch.name,
                       encoding=edit.encoding, path=Path(path).resolve())
     torch_device = select_device(device)
     return Corrector(profile, arch, EditModel(edit).eval().to(torch_device), torch_device, {},
                      Inference(mode="whole"))
+
