@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
+import fixtures
 import numpy as np
 import pytest
 import skimage.data
@@ -238,6 +240,29 @@ def test_tiled_equals_whole_for_a_convolutional_profile(tmp_path):
                            inference_overrides={"mode": "tiled", "tile_size": 40}).apply(image)  # fmt: skip
     assert np.abs(whole.pixels - tiled.pixels).max() < 1e-4
     assert np.abs(whole.pixels - image.pixels).max() > 1e-3  # the model does change the image
+
+
+class ReturnsNaN(nn.Module):
+    def forward(self, x):
+        return x * float("nan")
+
+
+def test_a_model_returning_nan_fails_instead_of_writing_black(tmp_path):
+    nan_model = dataclasses.replace(TINY, build=lambda settings: ReturnsNaN(), learned=False)
+    corrector = Corrector.load(read_profile(tiny_profile(tmp_path, weights={})), device="cpu",
+                               architecture=nan_model)
+    with pytest.raises(ProfileError, match="non-finite"):
+        corrector.apply(photo_frame(size=16))
+
+
+@pytest.mark.parametrize("name", ["msec", "bgrid", "whitebox", "highlights", "sice"])
+@pytest.mark.parametrize("shape", [(1, 40), (40, 1), (1, 1)])
+def test_shipped_profiles_correct_photos_one_pixel_high_or_wide(name, shape):
+    """The statistics' detail energy once took an empty mean on a photo one pixel high: NaN, black output."""
+    grey = np.full((*shape, 3), 0.4, np.float32)
+    out = Corrector.load(name, device="cpu").apply(fixtures.display_frame(grey))
+    display = from_working(out.pixels, "srgb")
+    assert np.isfinite(display).all() and 0.05 < display.mean() < 0.95
 
 
 class RunsOutOfMemory(nn.Module):

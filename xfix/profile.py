@@ -702,6 +702,9 @@ class Corrector:
         if y.ndim != 4 or y.shape[:2] != (1, 3) or y.shape[-2:] != padded.shape[-2:]:
             message = f"{self.architecture.name} returned {tuple(y.shape)} for {tuple(padded.shape)}"
             raise ProfileError(message, self.profile.path)
+        if not torch.isfinite(y).all():  # written out, NaN would become black pixels reported as done
+            raise ProfileError(f"{self.architecture.name} returned non-finite values for a "
+                               f"{h} x {w} input", self.profile.path)
         return y[:, :, :h, :w].float().cpu()
 
     def _run_whole(self, image):

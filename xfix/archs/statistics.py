@@ -31,8 +31,20 @@ def exposure_statistics(x: torch.Tensor) -> torch.Tensor:
     quantiles = torch.quantile(flat, flat.new_tensor(QUANTILES), dim=-1)  # (q, B, 3)
     quantiles = quantiles.permute(1, 0, 2).flatten(1)  # (B, q * 3), percentile-major
     clipped = (flat > 0.98).float().mean(-1)  # (B, 3)
-    detail = (x[..., 1:, :] - x[..., :-1, :]).abs().mean(dim=(1, 2, 3))[:, None] * 10.0  # (B, 1)
-    return torch.cat([histogram * 4.0, quantiles, clipped, detail], dim=1)
+    return torch.cat([histogram * 4.0, quantiles, clipped, _detail_energy(x)], dim=1)
+
+
+def _detail_energy(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) -> (B, 1): ten times the mean absolute step between vertical neighbours; between
+    horizontal ones for a photo one pixel high (an empty mean would make the statistics NaN), 0 for one
+    pixel."""
+    if x.shape[-2] > 1:
+        steps = x[..., 1:, :] - x[..., :-1, :]
+    elif x.shape[-1] > 1:
+        steps = x[..., 1:] - x[..., :-1]
+    else:
+        return x.new_zeros(x.shape[0], 1)
+    return steps.abs().mean(dim=(1, 2, 3))[:, None] * 10.0
 
 
 def statistics_branch(out_features: int) -> torch.nn.Sequential:
