@@ -115,6 +115,39 @@ def test_identifies_littlecms_v4_srgb_with_parametric_curve():
     assert icc.identify_space(builtin) == "srgb"
 
 
+def _apple_display_p3() -> bytes:
+    """A matrix/TRC profile with the colorants of Apple's "Display P3" (D50-adapted, as its rXYZ, gXYZ and
+    bXYZ tags read) and the sRGB tone curve as a parametric curve of type 3."""
+    curve = b"para" + bytes(4) + struct.pack(">HH", 3, 0) + b"".join(
+        struct.pack(">i", round(v * 65536)) for v in (2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045))
+    colorants = {b"rXYZ": (0.5151, 0.2412, -0.0011), b"gXYZ": (0.2920, 0.6922, 0.0419),
+                 b"bXYZ": (0.1571, 0.0666, 0.7841)}  # fmt: skip
+    tags = [(b"desc", icc._desc_tag("Display P3")), (b"wtpt", icc._xyz_tag((0.9642, 1.0, 0.8249)))]
+    tags += [(sig, icc._xyz_tag(xyz)) for sig, xyz in colorants.items()]
+    tags += [(sig, curve) for sig in (b"rTRC", b"gTRC", b"bTRC")]
+    return icc._assemble(tags)
+
+
+def test_identifies_display_p3_by_its_colorants():
+    profile = bytearray(_apple_display_p3())
+    d_off, _ = _tag_table(bytes(profile))[b"desc"]
+    profile[d_off + 12 : d_off + 22] = b"Mystery 12"  # the colorants alone must do
+    assert icc.identify_space(bytes(profile)) == "display-p3"
+
+
+def test_a_display_p3_jpeg_is_linearized_from_p3(tmp_path):
+    """P3's red is outside sRGB: in linear sRGB it must come out above 1 in red and below 0 in green."""
+    from xfix import decode, linearize
+    from xfix.colour import WORKING_SPACE, convert_linear
+
+    path = tmp_path / "p3.jpg"
+    Image.new("RGB", (16, 16), (255, 0, 0)).save(path, quality=100, icc_profile=_apple_display_p3())
+    frame = linearize.linearize(decode.decode(path))
+    assert frame.input_space == "display-p3" and not frame.notes
+    red = convert_linear(frame.pixels[8, 8], WORKING_SPACE, "srgb")
+    assert red[0] > 1.1 and red[1] < -0.01
+
+
 def test_other_primaries_are_unknown():
     # Swap the red and green colorants: a valid profile describing no space xfix knows, described neutrally.
     profile = bytearray(icc.icc_profile("srgb"))

@@ -97,12 +97,14 @@ class RGBSpace:
 
 _SRGB_PRIMARIES = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06))
 _ADOBE_PRIMARIES = ((0.64, 0.33), (0.21, 0.71), (0.15, 0.06))
+_P3_PRIMARIES = ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060))  # DCI-P3 primaries, D65 white (Apple)
 _ROMM_PRIMARIES = ((0.7347, 0.2653), (0.1596, 0.8404), (0.0366, 0.0001))
 
 RGB_SPACES: dict[str, RGBSpace] = {
     "srgb": RGBSpace("srgb", _SRGB_PRIMARIES, D65, "srgb", "sRGB IEC61966-2.1"),
     "adobergb": RGBSpace("adobergb", _ADOBE_PRIMARIES, D65, "adobe", "Adobe RGB (1998) compatible"),
     "prophoto": RGBSpace("prophoto", _ROMM_PRIMARIES, D50, "prophoto", "ProPhoto RGB (ROMM)"),
+    "display-p3": RGBSpace("display-p3", _P3_PRIMARIES, D65, "srgb", "Display P3"),
     "linear-srgb": RGBSpace("linear-srgb", _SRGB_PRIMARIES, D65, "linear", "Linear Rec.709/sRGB primaries"),
     "linear-prophoto": RGBSpace("linear-prophoto", _ROMM_PRIMARIES, D50, "linear", "Linear ProPhoto (ROMM)"),
 }

@@ -237,7 +237,7 @@ def _identify_rgb(tags: dict[bytes, bytes]) -> str | None:
     if len(transfers) != 1 or None in transfers:
         return None
     (transfer,) = transfers
-    for name in ("srgb", "adobergb", "prophoto"):
+    for name in ("srgb", "adobergb", "prophoto", "display-p3"):
         if np.max(np.abs(matrix - colorants(name))) < 0.003:
             if transfer == "linear":
                 linear = f"linear-{name}"
@@ -261,15 +261,18 @@ def _identify_by_description(tags: dict[bytes, bytes]) -> str | None:
         ("adobe rgb", "adobergb"),
         ("prophoto", "prophoto"),
         ("romm", "prophoto"),
+        ("display p3", "display-p3"),
     ):
         if needle in text:
-            return f"linear-{space}" if ("linear" in text or "g10" in text) and space != "adobergb" else space
+            has_linear = f"linear-{space}" in colour.RGB_SPACES
+            return f"linear-{space}" if ("linear" in text or "g10" in text) and has_linear else space
     return None
 
 
 def identify_space(icc: bytes) -> str | None:
-    """The xfix space name of an embedded ICC profile ("srgb", "adobergb", "prophoto", "linear-srgb",
-    "linear-prophoto"), from its colorants and TRC, else from its description; None if unknown or garbage."""
+    """The xfix space name of an embedded ICC profile ("srgb", "adobergb", "prophoto", "display-p3",
+    "linear-srgb", "linear-prophoto"), from its colorants and TRC, else from its description; None if unknown
+    or garbage."""
     try:
         data_space, tags = _read_tags(bytes(icc))
     except (TypeError, ValueError, struct.error):
