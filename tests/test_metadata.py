@@ -298,3 +298,18 @@ def test_latin1_text_does_not_break_the_copy(tmp_path):
         image.read_exif(encoding="latin-1")["Exif.Image.Artist"] == "Jürgen Müller"
     )  # bytes kept as they were
     image.close()
+
+
+def test_a_file_name_that_is_not_utf8_keeps_its_metadata(rich_jpeg):
+    """Cards written on old systems carry Latin-1 names; pyexiv2 takes paths as UTF-8 text."""
+    import os
+
+    latin1 = rich_jpeg.with_name(os.fsdecode(b"caf\xe9.jpg"))
+    rich_jpeg.rename(latin1)
+    data, warnings = metadata.copy_metadata(latin1, _encoded("jpeg", 8), fmt="jpeg", strip_gps=False,
+                                            software=SOFTWARE)
+    assert warnings == []
+    exif, xmp, *_ = _tags(data)
+    assert exif["Exif.Image.Make"] == fixtures.JPEG_TAGS["Exif.Image.Make"]
+    assert xmp["Xmp.dc.creator"] == ["Xfix Tester"]
+    assert metadata.read_exposure(latin1)["iso"] == 400

@@ -61,6 +61,16 @@ def _exiv2():
     return pyexiv2
 
 
+def _open(exiv2, path: Path):
+    """A pyexiv2 image of the file at `path`. pyexiv2 takes a path as UTF-8 text; a name that is not (a card
+    written with Latin-1 names, say) is read through its bytes instead."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return exiv2.ImageData(Path(path).read_bytes())
+    return exiv2.Image(str(path))
+
+
 def _read(image, kind: str) -> dict:
     """read_exif/read_xmp/read_iptc, tolerating non-UTF-8 text (old cameras write Latin-1)."""
     try:
@@ -118,7 +128,7 @@ def _scratch_copy(exiv2, source: Path, *, strip_gps: bool, maker_notes: bool):
     """The source's metadata, cleaned, in a scratch in-memory image. Raises RuntimeError when unreadable."""
     scratch = exiv2.ImageData(_SCRATCH_PNG)
     try:
-        with exiv2.Image(str(source)) as original:
+        with _open(exiv2, source) as original:
             original.copy_to_another_image(
                 scratch, exif=True, iptc=True, xmp=True, comment=False, icc=False, thumbnail=False
             )
@@ -257,7 +267,8 @@ def read_exposure(path: Path) -> dict:
     the file does not record it or its metadata cannot be read (never raises). "1/125" s -> 0.008."""
     exif: dict = {}
     try:
-        with _exiv2().Image(str(path)) as image:
+        exiv2 = _exiv2()
+        with _open(exiv2, path) as image:
             exif = _read(image, "exif")
     except (ImportError, *_EXIF_ERRORS) as error:
         logger.debug("no EXIF read from %s: %s", path, error)
