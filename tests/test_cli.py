@@ -262,6 +262,16 @@ def test_info_table_and_a_bad_file(tmp_path):
     assert len(failures) == 1 and "text" in failures[0]
 
 
+def test_info_json_reports_a_bad_file_on_stdout_too(tmp_path):
+    good = fixtures.make_jpeg(tmp_path / "good.jpg")
+    bad = fixtures.make_text_as_jpg(tmp_path / "notes.jpg")
+    result = invoke("info", good, bad, "--json")
+    assert result.exit_code == 1
+    good_facts, bad_facts = json_lines(result.stdout)
+    assert good_facts["path"] == str(good) and "error" not in good_facts
+    assert bad_facts["path"] == str(bad) and "text" in bad_facts["error"]
+
+
 # ---------------------------------------------------------------- profiles
 
 

@@ -283,6 +283,8 @@ def info(
                 failed += 1
                 reason = failure_reason(error, job.input)
                 console.print(f"failed {job.input}: {reason}", soft_wrap=True, markup=False)
+                if json_out:  # a script reading stdout alone must see the file too
+                    typer.echo(json.dumps({"path": str(job.input), "error": reason}))
                 continue
             if json_out:
                 typer.echo(json.dumps(facts))
