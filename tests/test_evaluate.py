@@ -156,3 +156,22 @@ def test_eval_command_writes_a_json_object(photo_folder, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["profile"] == "classic" and {r["method"] for r in data["rows"]} == {"classic", "identity"}
+
+
+def _eval_cli(*args):
+    from typer.testing import CliRunner
+
+    from xfix.cli import app
+
+    return CliRunner().invoke(app, ["eval", *[str(a) for a in args]])
+
+
+def test_unknown_profile_baseline_or_folder_is_a_usage_error(photo_folder, tmp_path):
+    """Exit 2 as for every usage error (README's exit codes), before any model loads."""
+    unknown = _eval_cli("nosuch", "--data", photo_folder)
+    assert unknown.exit_code == 2 and "unknown profile 'nosuch'" in unknown.stderr
+    baseline = _eval_cli("classic", "--data", photo_folder, "--baselines", "identity,nosuch")
+    assert baseline.exit_code == 2 and "unknown baseline 'nosuch'" in baseline.stderr
+    assert all(name in baseline.stderr for name in ("identity", "trivial-inverse", "classic", "msec"))
+    missing = _eval_cli("classic", "--data", tmp_path / "nosuchdir")
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr

@@ -94,11 +94,18 @@ def train(
 def evaluate(
     profile: Annotated[str, typer.Argument(help="Profile to evaluate.")],
     data: Annotated[
-        Optional[Path], typer.Option(help="Photo folder: its validation split at the MSEC exposure levels.")
+        Optional[Path],
+        typer.Option(help="Photo folder: its validation split at the MSEC exposure levels.", exists=True,
+                     file_okay=False),
     ] = None,
-    pairs: Annotated[Optional[Path], typer.Option(help="Real pairs: DIR/input and DIR/target.")] = None,
+    pairs: Annotated[
+        Optional[Path],
+        typer.Option(help="Real pairs: DIR/input and DIR/target.", exists=True, file_okay=False),
+    ] = None,
     brackets: Annotated[
-        Optional[Path], typer.Option(help="Folders of real differently exposed frames, one per scene.")
+        Optional[Path],
+        typer.Option(help="Folders of real differently exposed frames, one per scene.", exists=True,
+                     file_okay=False),
     ] = None,
     json_file: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON.")] = None,
     limit: Annotated[Optional[int], typer.Option(help="At most this many photos / pairs / scenes.")] = None,

@@ -140,12 +140,35 @@ def _through_frame(apply: Callable[[Any], Any], image: np.ndarray) -> np.ndarray
 
 
 def build_methods(config: EvalConfig, extra: Sequence[Method] = ()) -> list[Method]:
-    """The profile (or the `extra` methods given in its place) and the baselines, each name once."""
+    """The profile (or the `extra` methods given in its place) and the baselines, each name once.
+
+    Every name is checked before any model loads: an unknown one is a UsageError listing the valid ones."""
+    check_method_names(config, extra)
     methods = list(extra) or ([] if config.profile in config.baselines else [_named(config.profile, config)])
     for name in config.baselines:
         if name not in [m.name for m in methods]:
             methods.append(_named(name, config))
     return methods
+
+
+_BUILT_IN = ("identity", TRIVIAL_INVERSE)  # methods that are no profile
+
+
+def check_method_names(config: EvalConfig, extra: Sequence[Method] = ()) -> None:
+    """UsageError for an unknown profile (unless `extra` replaces it) or baseline; ProfileError for a known
+    profile whose file is broken. Reads profile files only."""
+    from xfix.profile_choice import profile_names, resolve_profile
+
+    if not extra and config.profile not in _BUILT_IN:
+        resolve_profile(config.profile)
+    for name in config.baselines:
+        if name in _BUILT_IN:
+            continue
+        try:
+            resolve_profile(name)
+        except UsageError:
+            valid = f"{', '.join(_BUILT_IN)} or a profile: {', '.join(profile_names())}"
+            raise UsageError(f"unknown baseline {name!r}; valid: {valid}") from None
 
 
 def _named(name: str, config: EvalConfig) -> Method:
