@@ -175,3 +175,15 @@ def test_unknown_profile_baseline_or_folder_is_a_usage_error(photo_folder, tmp_p
     assert all(name in baseline.stderr for name in ("identity", "trivial-inverse", "classic", "msec"))
     missing = _eval_cli("classic", "--data", tmp_path / "nosuchdir")
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
+
+
+def test_a_folder_without_validation_photos_is_refused(tmp_path):
+    """Not an all-empty table that exits 0: none of the folder's photos would be scored."""
+    folder = tmp_path / "train_only"
+    names = [n for n in (f"train{i}.jpg" for i in range(40)) if not is_validation(n)][:2]
+    for i, name in enumerate(names):
+        _save(folder / name, _scene(i))
+    with pytest.raises(UsageError, match="validation split.*has 2 photo"):
+        run_eval(EvalConfig(profile="identity", data=folder, baselines=("identity",)))
+    result = _eval_cli("classic", "--data", folder, "--limit", "2", "--device", "cpu")
+    assert result.exit_code == 2 and "no photo of this folder is in the validation split" in result.stderr
