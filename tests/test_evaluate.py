@@ -187,3 +187,21 @@ def test_a_folder_without_validation_photos_is_refused(tmp_path):
         run_eval(EvalConfig(profile="identity", data=folder, baselines=("identity",)))
     result = _eval_cli("classic", "--data", folder, "--limit", "2", "--device", "cpu")
     assert result.exit_code == 2 and "no photo of this folder is in the validation split" in result.stderr
+
+
+def test_json_path_is_checked_before_the_evaluation_runs(photo_folder, tmp_path, monkeypatch):
+    """A folder as --json is refused up front; a missing parent folder is created, as -o folders are."""
+    import xfix.evaluate
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the evaluation ran before --json was checked")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(xfix.evaluate, "run_eval", must_not_run)
+        folder = _eval_cli("classic", "--data", photo_folder, "--json", tmp_path)
+        assert folder.exit_code == 2 and "is a folder" in folder.stderr
+    out = tmp_path / "nodir" / "deeper" / "x.json"
+    made = _eval_cli("identity", "--data", photo_folder, "--baselines", "identity", "--limit", "1",
+                     "--max-side", "32", "--json", out)
+    assert made.exit_code == 0, made.output
+    assert json.loads(out.read_text())["profile"] == "identity"

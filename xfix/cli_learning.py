@@ -91,6 +91,16 @@ def train(
             console.print(f"xfix: warning: {warning}", markup=False)
 
 
+def check_report_path(path: Path) -> None:
+    """Fail before an evaluation of many minutes, not after it: a folder is refused, and the report's folder
+    is created now, as `xfix correct` creates its output folder."""
+    from xfix.write import ensure_folder
+
+    if path.is_dir():
+        raise UsageError(f"--json {path} is a folder; name the report file, e.g. {path / 'eval.json'}")
+    ensure_folder(path.parent)
+
+
 def evaluate(
     profile: Annotated[str, typer.Argument(help="Profile to evaluate.")],
     data: Annotated[
@@ -137,10 +147,14 @@ def evaluate(
                             limit=limit, max_side=max_side or None, seed=seed, highlights=highlights,
                             fused_reference=fused_reference,
                             baselines=tuple(name.strip() for name in baselines.split(",") if name.strip()))
+        if json_file is not None:
+            check_report_path(json_file)
         report = run_eval(config)
         Console(highlight=False).print(report_table(report))
         if json_file is not None:
-            json_file.write_text(report.to_json() + "\n")
+            from xfix.write import write_atomic
+
+            write_atomic(json_file, (report.to_json() + "\n").encode("utf-8"), overwrite=True)
 
 
 def register(app: typer.Typer) -> None:
