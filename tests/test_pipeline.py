@@ -258,6 +258,26 @@ def test_default_profile_is_the_first_of_the_preference_list_that_loads(monkeypa
         profile_choice.default_profile_name()
 
 
+@pytest.mark.parametrize("weights", ["missing.safetensors", "wrong.safetensors"])
+def test_default_profile_falls_back_when_the_preferred_weights_do_not_load(
+    sources, tmp_path, monkeypatch, caplog, weights
+):
+    """A msec.toml on XFIX_PROFILE_PATH whose weights are missing or wrong shadows the shipped one: the
+    default is classic, with a warning saying why, instead of every file failing."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "wrong.safetensors").write_bytes(b"not the weights the sha256 names")
+    shipped = (Path(pipeline.__file__).parents[1] / "profiles" / "msec.toml").read_text()
+    (shadow / "msec.toml").write_text(shipped.replace("../models/msec.safetensors", weights))
+    monkeypatch.setenv("XFIX_PROFILE_PATH", str(shadow))
+    with caplog.at_level("WARNING", logger="xfix"):
+        summary = run([sources["jpeg"]], tmp_path / "out", profile=None)
+    assert [(r.status, r.profile) for r in summary.results] == [("done", "classic")]
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "using the profile classic" in warning and "msec does not load" in warning
+    assert ("not found" if weights.startswith("missing") else "sha256 mismatch") in warning
+
+
 def test_unknown_profile_is_a_usage_error_listing_the_valid_ones(sources, tmp_path):
     with pytest.raises(UsageError, match="classic"):
         run([sources["jpeg"]], tmp_path / "out", profile="no-such-profile")

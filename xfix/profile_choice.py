@@ -7,26 +7,41 @@ start-up for free and completion never loads a model.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from xfix.errors import ProfileError, UsageError, XfixError
+
+log = logging.getLogger(__name__)
 
 # Shipped profiles, best first: the default is the first that loads (models/msec.md has the numbers that put
 # msec ahead of classic; classic stays as the fallback that needs no weights).
 PROFILE_PREFERENCE: tuple[str, ...] = ("msec", "classic")
 
 
-def default_profile_name() -> str:
-    """The best shipped profile: the first of PROFILE_PREFERENCE whose profile file loads."""
-    from xfix.profile import load_profile
+def default_profile() -> Any:
+    """The best shipped profile: the first of PROFILE_PREFERENCE whose file loads and whose weights file is
+    there with the right sha256 (not yet built: that needs torch). Passing over a better one is a warning
+    naming the profile used and why; ProfileError when none loads."""
+    from xfix.profile import check_weights, load_profile
 
     reasons = []
     for name in PROFILE_PREFERENCE:
         try:
-            return load_profile(name).name
+            profile = check_weights(load_profile(name))
         except XfixError as error:
             reasons.append(f"{name}: {error}")
+            continue
+        if reasons:
+            log.warning("using the profile %s, as %s", profile.name, "; ".join(
+                reason.replace(": ", " does not load: ", 1) for reason in reasons))
+        return profile
     raise ProfileError("no shipped profile loads (" + "; ".join(reasons) + ")")
+
+
+def default_profile_name() -> str:
+    """The name of `default_profile()`."""
+    return default_profile().name
 
 
 def profile_names() -> list[str]:
@@ -42,7 +57,8 @@ def resolve_profile(name: str | None) -> Any:
     ones; a known profile whose file is broken stays a ProfileError."""
     from xfix.profile import load_profile
 
-    name = name or default_profile_name()
+    if not name:
+        return default_profile()
     try:
         return load_profile(name)
     except XfixError as error:
