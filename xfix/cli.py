@@ -310,9 +310,9 @@ def profiles(json_out: JsonOut = False, debug: Debug = False) -> None:
         for column in ("name", "description", "architecture", "weights", "loads"):
             table.add_column(column, overflow="fold")
         for row in rows:
-            loads = (
-                Text("yes", "green") if row["loads"] else Text.assemble(("no", "red"), f": {row['reason']}")
-            )
+            # the file's path with the reason: a broken file on $XFIX_PROFILE_PATH may shadow a shipped one
+            reason = f": {row['path']}: {row['reason']}"
+            loads = Text("yes", "green") if row["loads"] else Text.assemble(("no", "red"), reason)
             table.add_row(row["name"], row["description"], row["architecture"], row["weights"] or "-", loads)
         Console().print(table)
 
