@@ -302,6 +302,19 @@ def test_profiles_names_the_file_of_a_broken_profile_shadowing_a_shipped_one(tmp
     assert table.exit_code == 0 and f"no: {shadow}: missing key" in table.stdout
 
 
+def test_a_closed_stdout_ends_quietly():
+    """`xfix profiles --json | head -1`: the reader is gone before the output is written; not an internal
+    error."""
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    )
+    command = [sys.executable, "-m", "xfix", "profiles", "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
+    process.stdout.close()  # as `head` exits: every write to stdout now fails with EPIPE
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 1 and stderr == ""
+
+
 def test_progress_bar_on_a_terminal_shows_failures_and_rate():
     import io
 

@@ -64,6 +64,10 @@ def exit_codes(debug: bool, console: Console, *, verbose: bool = False) -> Itera
         raise typer.Exit(EXIT_FAILED) from None
     except (typer.Exit, typer.Abort):
         raise
+    except BrokenPipeError:
+        # stdout's reader has gone (`xfix profiles --json | head -1`): not an internal error. Typer's main
+        # loop ends such a command quietly (exit 1) and keeps the final flush from failing again.
+        raise
     except Exception as error:
         if debug:
             raise
