@@ -302,6 +302,12 @@ def test_profiles_names_the_file_of_a_broken_profile_shadowing_a_shipped_one(tmp
     assert table.exit_code == 0 and f"no: {shadow}: missing key" in table.stdout
 
 
+def test_correct_refuses_an_hdr_profile(tmp_path):
+    source = fixtures.make_jpeg(tmp_path / "photo.jpg")
+    result = invoke("correct", source, "-o", tmp_path / "out", "--profile", "hdr-default")
+    assert result.exit_code == 2 and "xfix hdr" in result.stderr and not (tmp_path / "out").exists()
+
+
 def test_a_closed_stdout_ends_quietly():
     """`xfix profiles --json | head -1`: the reader is gone before the output is written; not an internal
     error."""

@@ -278,6 +278,15 @@ def test_default_profile_falls_back_when_the_preferred_weights_do_not_load(
     assert ("not found" if weights.startswith("missing") else "sha256 mismatch") in warning
 
 
+def test_an_hdr_profile_is_refused_by_correct(sources, tmp_path):
+    """It would write the input back unchanged: hdr-* profiles reconstruct HDR for `xfix hdr`."""
+    with pytest.raises(UsageError, match="hdr-default reconstructs HDR for `xfix hdr`.*valid: .*classic"):
+        run([sources["jpeg"]], tmp_path / "out", profile="hdr-default")
+    with pytest.raises(UsageError, match="xfix hdr"):
+        correct_file(sources["jpeg"], tmp_path / "one.jpg", profile="hdr-video")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "one.jpg").exists()
+
+
 def test_unknown_profile_is_a_usage_error_listing_the_valid_ones(sources, tmp_path):
     with pytest.raises(UsageError, match="classic"):
         run([sources["jpeg"]], tmp_path / "out", profile="no-such-profile")

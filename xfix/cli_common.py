@@ -33,6 +33,17 @@ Overwrite = Annotated[
 ]
 
 
+def complete_correction_profile(incomplete: str) -> list[str]:
+    """Names of the profiles `xfix correct` (and `xfix eval`) run, for shell completion; reads profile files
+    only, never a model."""
+    try:
+        from xfix.profile_choice import correction_profile_names
+
+        return [name for name in correction_profile_names() if name.startswith(incomplete)]
+    except Exception:  # completion must never print a traceback into the user's shell
+        return []
+
+
 def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
 

@@ -9,7 +9,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from xfix.cli_common import EXIT_INTERRUPTED, Debug, Device, exit_codes, parse_settings, stderr_console
+from xfix.cli_common import (
+    EXIT_INTERRUPTED,
+    Debug,
+    Device,
+    complete_correction_profile,
+    exit_codes,
+    parse_settings,
+    stderr_console,
+)
 from xfix.errors import UsageError
 
 
@@ -102,7 +110,9 @@ def check_report_path(path: Path) -> None:
 
 
 def evaluate(
-    profile: Annotated[str, typer.Argument(help="Profile to evaluate.")],
+    profile: Annotated[
+        str, typer.Argument(help="Profile to evaluate.", autocompletion=complete_correction_profile)
+    ],
     data: Annotated[
         Optional[Path],
         typer.Option(help="Photo folder: its validation split at the MSEC exposure levels.", exists=True,

@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 from xfix.discover import Job
 from xfix.errors import UsageError, XfixError
 from xfix.outputs import format_for_extension, output_format, output_path
-from xfix.profile_choice import resolve_profile
+from xfix.profile_choice import resolve_correction_profile
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def correct(
     `profile.Corrector` used instead (e.g. `xfix apply`'s saved edit); config.profile is then ignored.
     """
     start = perf_counter()
-    profile = corrector.profile if corrector is not None else resolve_profile(config.profile)
+    profile = corrector.profile if corrector is not None else resolve_correction_profile(config.profile)
     batch = _Batch(config, profile, corrector=corrector)
     results = []
     for index, job in enumerate(config.jobs):
@@ -225,7 +225,7 @@ def correct_file(
         options.setdefault("out_dir", output.parent)
         options.setdefault("fmt", format_for_extension(output))
     config = CorrectConfig(jobs=(Job(Path(input)),), **options)
-    profile = corrector.profile if corrector is not None else resolve_profile(config.profile)
+    profile = corrector.profile if corrector is not None else resolve_correction_profile(config.profile)
     batch = _Batch(config, profile, corrector=corrector, raise_errors=True)
     return batch.run(config.jobs[0], output=output)
 

@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 # Shipped profiles, best first: the default is the first that loads (models/msec.md has the numbers that put
 # msec ahead of classic; classic stays as the fallback that needs no weights).
 PROFILE_PREFERENCE: tuple[str, ...] = ("msec", "classic")
+# Architectures of the profiles `xfix hdr` runs: they reconstruct HDR light and correct no exposure, so
+# `xfix correct` refuses them (it would write the input back unchanged) and does not offer them.
+HDR_ARCHITECTURES: tuple[str, ...] = ("hdrcnn",)
 
 
 def default_profile() -> Any:
@@ -50,6 +53,32 @@ def profile_names() -> list[str]:
     from xfix.profile import profile_files
 
     return sorted(profile_files())
+
+
+def correction_profile_names() -> list[str]:
+    """`profile_names()` less the HDR profiles, for `xfix correct --profile` completion: the files are parsed
+    (no model is built); one that does not parse is kept, as choosing it shows what is wrong."""
+    from xfix.profile import profile_files, read_profile
+
+    names = []
+    for name, path in sorted(profile_files().items()):
+        try:
+            hdr = read_profile(path).architecture in HDR_ARCHITECTURES
+        except XfixError:
+            hdr = False
+        if not hdr:
+            names.append(name)
+    return names
+
+
+def resolve_correction_profile(name: str | None) -> Any:
+    """`resolve_profile` for `xfix correct`: an HDR profile, which `xfix hdr` runs, is a UsageError."""
+    profile = resolve_profile(name)
+    if profile.architecture in HDR_ARCHITECTURES:
+        valid = ", ".join(correction_profile_names())
+        message = f"{profile.name} reconstructs HDR for `xfix hdr`, it corrects no exposure; valid: {valid}"
+        raise UsageError(message)
+    return profile
 
 
 def resolve_profile(name: str | None) -> Any:
