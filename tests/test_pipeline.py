@@ -240,6 +240,22 @@ def test_config_rejects_bad_values(options):
         CorrectConfig(jobs=("a.jpg",), **options)
 
 
+def test_correct_file_refuses_a_format_its_output_name_contradicts(sources, tmp_path):
+    with pytest.raises(UsageError, match="the name says png but fmt='jpeg' writes jpeg"):
+        correct_file(sources["jpeg"], tmp_path / "o.png", fmt="jpeg", profile="classic")
+    with pytest.raises(UsageError, match="the name says jpeg but fmt='same' writes png"):
+        correct_file(sources["png"], tmp_path / "o.jpg", fmt="same", profile="classic")
+    assert list(tmp_path.glob("o.*")) == []
+    done = correct_file(sources["png"], tmp_path / "o.jpg", profile="classic")  # the name picks the format
+    assert done.status == "done" and (tmp_path / "o.jpg").read_bytes()[:2] == b"\xff\xd8"
+
+
+def test_config_takes_one_path_as_one_job():
+    """Not the characters of the string as jobs."""
+    assert CorrectConfig(jobs="mid.png").jobs == (Job(Path("mid.png")),)
+    assert CorrectConfig(jobs=Path("mid.png")).jobs == (Job(Path("mid.png")),)
+
+
 def test_config_is_frozen_and_takes_plain_paths():
     config = CorrectConfig(jobs=("a.jpg", Path("b.png")), settings={"key": 0.2})
     assert config.jobs == (Job(Path("a.jpg")), Job(Path("b.png")))

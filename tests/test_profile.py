@@ -231,6 +231,12 @@ def test_strength_zero_returns_the_input_and_keeps_alpha_and_source():
     assert out.pixels.mean() > 2 * dark.pixels.mean()
 
 
+def test_apply_takes_a_frame_and_says_how_to_make_one():
+    corrector = Corrector.load("classic", device="cpu")
+    with pytest.raises(TypeError, match="takes an xfix.frame.Frame, got ndarray.*linearize"):
+        corrector.apply(np.zeros((8, 8, 3), np.float32))
+
+
 def test_strength_blends_in_the_model_encoding():
     corrector = Corrector.load("classic", device="cpu")
     dark = photo_frame(-1.5)

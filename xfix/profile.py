@@ -334,6 +334,18 @@ def _carrying(frame, strength: float, model_run: ModelRun):
     return dataclasses.replace(frame, strength=strength * model_run.weight, notes=notes)
 
 
+def _check_frame(frame: Any) -> None:
+    """TypeError for anything but a Frame (a bare array has no colour space to convert from)."""
+    from xfix.frame import Frame
+
+    if not isinstance(frame, Frame):
+        raise TypeError(
+            f"Corrector.apply takes an xfix.frame.Frame, got {type(frame).__name__}. From a file: "
+            "xfix.linearize.linearize(xfix.decode.decode(path)); from display sRGB pixels in [0, 1]: "
+            "Frame(pixels=xfix.colour.to_working(pixels, 'srgb'), source=SourceInfo(...), input_space='srgb')"
+        )
+
+
 def _check_strength(strength: float) -> None:
     if not 0.0 <= strength <= 1.0:
         raise UsageError(f"strength must be between 0 and 1, got {strength}")
@@ -491,6 +503,7 @@ class Corrector:
 
         from xfix.colour import WORKING_SPACE, conversion_matrix
 
+        _check_frame(frame)
         _check_strength(strength)
         encoded = self.to_model(frame)
         model_run = self.run(encoded) if strength > 0 else ModelRun(encoded)
