@@ -264,11 +264,12 @@ def _size(path: Path) -> tuple[int, int]:
 
 def load(args: argparse.Namespace, source: Path):
     """(Corrector, CorrectConfig): the profile on its device; the pipeline's defaults for everything else."""
-    from xfix.pipeline import CorrectConfig, resolve_profile
+    from xfix.pipeline import CorrectConfig
     from xfix.profile import Corrector
+    from xfix.profile_choice import resolve_correction_profile
 
     overrides = {k: v for k, v in (("mode", args.mode), ("work_size", args.work_size)) if v is not None}
-    profile = resolve_profile(args.profile)
+    profile = resolve_correction_profile(args.profile)
     corrector = Corrector.load(profile, device=args.device, inference_overrides=overrides)
     config = CorrectConfig(jobs=(source,), profile=profile.name, device=args.device,
                            display_route=args.route == "auto")  # fmt: skip

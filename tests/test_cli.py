@@ -280,7 +280,8 @@ def test_profiles_json_and_table():
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json_lines(result.stdout)}
     assert rows["classic"]["loads"] is True and rows["classic"]["architecture"] == "classic"
-    assert set(rows["classic"]) == {"name", "description", "architecture", "weights", "loads", "reason"}
+    keys = {"name", "path", "description", "architecture", "weights", "loads", "reason"}
+    assert set(rows["classic"]) == keys and rows["classic"]["path"] == str(REPO / "profiles" / "classic.toml")
     table = invoke("profiles")
     assert table.exit_code == 0 and "classic" in table.stdout and "yes" in table.stdout
 
@@ -299,6 +300,35 @@ def test_profiles_reports_a_broken_profile_beside_the_good_ones(tmp_path, monkey
     assert rows["broken"]["loads"] is False and "missing key" in rows["broken"]["reason"]
     assert rows["heavy"]["loads"] is False and "not found" in rows["heavy"]["reason"]
     assert rows["heavy"]["weights"].endswith("missing.safetensors")
+
+
+def test_profiles_names_the_file_of_a_broken_profile_shadowing_a_shipped_one(tmp_path, monkeypatch):
+    shadow = tmp_path / "classic.toml"
+    shadow.write_text('name = "classic"\n')
+    monkeypatch.setenv("XFIX_PROFILE_PATH", str(tmp_path))
+    rows = {row["name"]: row for row in json_lines(invoke("profiles", "--json").stdout)}
+    assert rows["classic"]["loads"] is False and rows["classic"]["path"] == str(shadow)
+    table = CliRunner().invoke(app, ["profiles"], env={"COLUMNS": "500"})  # wide: no folded cells
+    assert table.exit_code == 0 and f"no: {shadow}: missing key" in table.stdout
+
+
+def test_correct_refuses_an_hdr_profile(tmp_path):
+    source = fixtures.make_jpeg(tmp_path / "photo.jpg")
+    result = invoke("correct", source, "-o", tmp_path / "out", "--profile", "hdr-default")
+    assert result.exit_code == 2 and "xfix hdr" in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_closed_stdout_ends_quietly():
+    """`xfix profiles --json | head -1`: the reader is gone before the output is written; not an internal
+    error."""
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    )
+    command = [sys.executable, "-m", "xfix", "profiles", "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
+    process.stdout.close()  # as `head` exits: every write to stdout now fails with EPIPE
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 1 and stderr == ""
 
 
 def test_progress_bar_on_a_terminal_shows_failures_and_rate():

@@ -72,3 +72,11 @@ def test_profile_names_complete_from_the_profile_files():
     names, heavy = _complete_bash("xfix correct --profile cl")
     assert names == ["classic"]
     assert heavy == ""  # profile files are found, not loaded: no torch
+
+
+def test_profile_completion_leaves_out_hdr_profiles_and_completes_eval():
+    """`xfix correct` refuses the HDR profiles (`xfix hdr` runs them), so they are not offered."""
+    assert _complete_bash("xfix correct --profile hdr")[0] == []
+    names, heavy = _complete_bash("xfix eval ")
+    assert {"classic", "msec"} <= set(names) and not any(n.startswith("hdr-") for n in names)
+    assert _complete_bash("xfix eval cl")[0] == ["classic"] and heavy == ""

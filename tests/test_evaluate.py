@@ -156,3 +156,52 @@ def test_eval_command_writes_a_json_object(photo_folder, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["profile"] == "classic" and {r["method"] for r in data["rows"]} == {"classic", "identity"}
+
+
+def _eval_cli(*args):
+    from typer.testing import CliRunner
+
+    from xfix.cli import app
+
+    return CliRunner().invoke(app, ["eval", *[str(a) for a in args]])
+
+
+def test_unknown_profile_baseline_or_folder_is_a_usage_error(photo_folder, tmp_path):
+    """Exit 2 as for every usage error (README's exit codes), before any model loads."""
+    unknown = _eval_cli("nosuch", "--data", photo_folder)
+    assert unknown.exit_code == 2 and "unknown profile 'nosuch'" in unknown.stderr
+    baseline = _eval_cli("classic", "--data", photo_folder, "--baselines", "identity,nosuch")
+    assert baseline.exit_code == 2 and "unknown baseline 'nosuch'" in baseline.stderr
+    assert all(name in baseline.stderr for name in ("identity", "trivial-inverse", "classic", "msec"))
+    missing = _eval_cli("classic", "--data", tmp_path / "nosuchdir")
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
+
+
+def test_a_folder_without_validation_photos_is_refused(tmp_path):
+    """Not an all-empty table that exits 0: none of the folder's photos would be scored."""
+    folder = tmp_path / "train_only"
+    names = [n for n in (f"train{i}.jpg" for i in range(40)) if not is_validation(n)][:2]
+    for i, name in enumerate(names):
+        _save(folder / name, _scene(i))
+    with pytest.raises(UsageError, match="validation split.*has 2 photo"):
+        run_eval(EvalConfig(profile="identity", data=folder, baselines=("identity",)))
+    result = _eval_cli("classic", "--data", folder, "--limit", "2", "--device", "cpu")
+    assert result.exit_code == 2 and "no photo of this folder is in the validation split" in result.stderr
+
+
+def test_json_path_is_checked_before_the_evaluation_runs(photo_folder, tmp_path, monkeypatch):
+    """A folder as --json is refused up front; a missing parent folder is created, as -o folders are."""
+    import xfix.evaluate
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the evaluation ran before --json was checked")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(xfix.evaluate, "run_eval", must_not_run)
+        folder = _eval_cli("classic", "--data", photo_folder, "--json", tmp_path)
+        assert folder.exit_code == 2 and "is a folder" in folder.stderr
+    out = tmp_path / "nodir" / "deeper" / "x.json"
+    made = _eval_cli("identity", "--data", photo_folder, "--baselines", "identity", "--limit", "1",
+                     "--max-side", "32", "--json", out)
+    assert made.exit_code == 0, made.output
+    assert json.loads(out.read_text())["profile"] == "identity"

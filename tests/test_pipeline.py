@@ -240,6 +240,22 @@ def test_config_rejects_bad_values(options):
         CorrectConfig(jobs=("a.jpg",), **options)
 
 
+def test_correct_file_refuses_a_format_its_output_name_contradicts(sources, tmp_path):
+    with pytest.raises(UsageError, match="the name says png but fmt='jpeg' writes jpeg"):
+        correct_file(sources["jpeg"], tmp_path / "o.png", fmt="jpeg", profile="classic")
+    with pytest.raises(UsageError, match="the name says jpeg but fmt='same' writes png"):
+        correct_file(sources["png"], tmp_path / "o.jpg", fmt="same", profile="classic")
+    assert list(tmp_path.glob("o.*")) == []
+    done = correct_file(sources["png"], tmp_path / "o.jpg", profile="classic")  # the name picks the format
+    assert done.status == "done" and (tmp_path / "o.jpg").read_bytes()[:2] == b"\xff\xd8"
+
+
+def test_config_takes_one_path_as_one_job():
+    """Not the characters of the string as jobs."""
+    assert CorrectConfig(jobs="mid.png").jobs == (Job(Path("mid.png")),)
+    assert CorrectConfig(jobs=Path("mid.png")).jobs == (Job(Path("mid.png")),)
+
+
 def test_config_is_frozen_and_takes_plain_paths():
     config = CorrectConfig(jobs=("a.jpg", Path("b.png")), settings={"key": 0.2})
     assert config.jobs == (Job(Path("a.jpg")), Job(Path("b.png")))
@@ -256,6 +272,35 @@ def test_default_profile_is_the_first_of_the_preference_list_that_loads(monkeypa
     monkeypatch.setattr(profile_choice, "PROFILE_PREFERENCE", ("no-such-profile",))
     with pytest.raises(ProfileError):
         profile_choice.default_profile_name()
+
+
+@pytest.mark.parametrize("weights", ["missing.safetensors", "wrong.safetensors"])
+def test_default_profile_falls_back_when_the_preferred_weights_do_not_load(
+    sources, tmp_path, monkeypatch, caplog, weights
+):
+    """A msec.toml on XFIX_PROFILE_PATH whose weights are missing or wrong shadows the shipped one: the
+    default is classic, with a warning saying why, instead of every file failing."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "wrong.safetensors").write_bytes(b"not the weights the sha256 names")
+    shipped = (Path(pipeline.__file__).parents[1] / "profiles" / "msec.toml").read_text()
+    (shadow / "msec.toml").write_text(shipped.replace("../models/msec.safetensors", weights))
+    monkeypatch.setenv("XFIX_PROFILE_PATH", str(shadow))
+    with caplog.at_level("WARNING", logger="xfix"):
+        summary = run([sources["jpeg"]], tmp_path / "out", profile=None)
+    assert [(r.status, r.profile) for r in summary.results] == [("done", "classic")]
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "using the profile classic" in warning and "msec does not load" in warning
+    assert ("not found" if weights.startswith("missing") else "sha256 mismatch") in warning
+
+
+def test_an_hdr_profile_is_refused_by_correct(sources, tmp_path):
+    """It would write the input back unchanged: hdr-* profiles reconstruct HDR for `xfix hdr`."""
+    with pytest.raises(UsageError, match="hdr-default reconstructs HDR for `xfix hdr`.*valid: .*classic"):
+        run([sources["jpeg"]], tmp_path / "out", profile="hdr-default")
+    with pytest.raises(UsageError, match="xfix hdr"):
+        correct_file(sources["jpeg"], tmp_path / "one.jpg", profile="hdr-video")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "one.jpg").exists()
 
 
 def test_unknown_profile_is_a_usage_error_listing_the_valid_ones(sources, tmp_path):

@@ -20,7 +20,14 @@ from xfix.colour import from_working, to_working
 from xfix.devices import select_device
 from xfix.errors import ProfileError, UsageError
 from xfix.frame import Frame, SourceInfo
-from xfix.profile import Corrector, load_profile, load_weights, profile_search_path, read_profile
+from xfix.profile import (
+    Corrector,
+    check_weights,
+    load_profile,
+    load_weights,
+    profile_search_path,
+    read_profile,
+)
 
 # ---------------------------------------------------------------- a tiny convolutional test architecture
 
@@ -161,6 +168,28 @@ def test_sha256_mismatch_is_refused(tmp_path):
         Corrector.load(profile, device="cpu", architecture=TINY)
 
 
+def test_checked_weights_are_not_hashed_again_while_unchanged(tmp_path, monkeypatch):
+    """check_weights (the default profile's check) marks the profile; loading it then skips the hash, unless
+    the file changed since."""
+    import xfix.profile
+
+    hashed = []
+    monkeypatch.setattr(xfix.profile, "file_sha256", lambda path: hashed.append(path) or _sha(path))
+    checked = check_weights(read_profile(tiny_profile(tmp_path)))
+    load_weights(checked)
+    assert len(hashed) == 1
+    save_file({k: v + 1 for k, v in tiny_weights().items()}, str(tmp_path / "tiny.safetensors"))
+    with pytest.raises(ProfileError, match="sha256 mismatch"):
+        load_weights(checked)
+    (tmp_path / "tiny.safetensors").unlink()
+    with pytest.raises(ProfileError, match="not found"):
+        check_weights(checked)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def test_weights_must_fit_the_architecture_strictly(tmp_path):
     partial = {k: v for k, v in tiny_weights().items() if k != "b.bias"}
     profile = read_profile(tiny_profile(tmp_path, weights=partial))
@@ -202,6 +231,12 @@ def test_strength_zero_returns_the_input_and_keeps_alpha_and_source():
     assert out.pixels.shape == dark.pixels.shape and out.pixels.dtype == np.float32
     assert out.alpha is alpha and out.source is dark.source and out.space == "linear-prophoto"
     assert out.pixels.mean() > 2 * dark.pixels.mean()
+
+
+def test_apply_takes_a_frame_and_says_how_to_make_one():
+    corrector = Corrector.load("classic", device="cpu")
+    with pytest.raises(TypeError, match="takes an xfix.frame.Frame, got ndarray.*linearize"):
+        corrector.apply(np.zeros((8, 8, 3), np.float32))
 
 
 def test_strength_blends_in_the_model_encoding():

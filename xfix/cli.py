@@ -28,6 +28,7 @@ from xfix.cli_common import (
     JsonOut,
     Overwrite,
     Quiet,
+    complete_correction_profile,
     correction_overrides,
     exit_codes,
     stderr_console,
@@ -68,16 +69,6 @@ class InputSpace(str, Enum):
     prophoto = "prophoto"
     linear_srgb = "linear-srgb"
     linear_prophoto = "linear-prophoto"
-
-
-def _complete_profile(incomplete: str) -> list[str]:
-    """Profile names for shell completion; reads profile files only, never a model."""
-    try:
-        from xfix.profile_choice import profile_names
-
-        return [name for name in profile_names() if name.startswith(incomplete)]
-    except Exception:  # completion must never print a traceback into the user's shell
-        return []
 
 
 def _version(value: bool) -> None:
@@ -123,7 +114,7 @@ def correct(
         Optional[str],
         typer.Option(
             help="Profile name (see `xfix profiles`); default: the best shipped one.",
-            autocompletion=_complete_profile,
+            autocompletion=complete_correction_profile,
         ),
     ] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
@@ -312,9 +303,9 @@ def profiles(json_out: JsonOut = False, debug: Debug = False) -> None:
         for column in ("name", "description", "architecture", "weights", "loads"):
             table.add_column(column, overflow="fold")
         for row in rows:
-            loads = (
-                Text("yes", "green") if row["loads"] else Text.assemble(("no", "red"), f": {row['reason']}")
-            )
+            # the file's path with the reason: a broken file on $XFIX_PROFILE_PATH may shadow a shipped one
+            reason = f": {row['path']}: {row['reason']}"
+            loads = Text("yes", "green") if row["loads"] else Text.assemble(("no", "red"), reason)
             table.add_row(row["name"], row["description"], row["architecture"], row["weights"] or "-", loads)
         Console().print(table)
 

@@ -33,6 +33,17 @@ Overwrite = Annotated[
 ]
 
 
+def complete_correction_profile(incomplete: str) -> list[str]:
+    """Names of the profiles `xfix correct` (and `xfix eval`) run, for shell completion; reads profile files
+    only, never a model."""
+    try:
+        from xfix.profile_choice import correction_profile_names
+
+        return [name for name in correction_profile_names() if name.startswith(incomplete)]
+    except Exception:  # completion must never print a traceback into the user's shell
+        return []
+
+
 def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
 
@@ -63,6 +74,10 @@ def exit_codes(debug: bool, console: Console, *, verbose: bool = False) -> Itera
         console.print(f"xfix: error: {error}", soft_wrap=True, markup=False)
         raise typer.Exit(EXIT_FAILED) from None
     except (typer.Exit, typer.Abort):
+        raise
+    except BrokenPipeError:
+        # stdout's reader has gone (`xfix profiles --json | head -1`): not an internal error. Typer's main
+        # loop ends such a command quietly (exit 1) and keeps the final flush from failing again.
         raise
     except Exception as error:
         if debug:

@@ -9,7 +9,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from xfix.cli_common import EXIT_INTERRUPTED, Debug, Device, exit_codes, parse_settings, stderr_console
+from xfix.cli_common import (
+    EXIT_INTERRUPTED,
+    Debug,
+    Device,
+    complete_correction_profile,
+    exit_codes,
+    parse_settings,
+    stderr_console,
+)
 from xfix.errors import UsageError
 
 
@@ -91,14 +99,33 @@ def train(
             console.print(f"xfix: warning: {warning}", markup=False)
 
 
+def check_report_path(path: Path) -> None:
+    """Fail before an evaluation of many minutes, not after it: a folder is refused, and the report's folder
+    is created now, as `xfix correct` creates its output folder."""
+    from xfix.write import ensure_folder
+
+    if path.is_dir():
+        raise UsageError(f"--json {path} is a folder; name the report file, e.g. {path / 'eval.json'}")
+    ensure_folder(path.parent)
+
+
 def evaluate(
-    profile: Annotated[str, typer.Argument(help="Profile to evaluate.")],
+    profile: Annotated[
+        str, typer.Argument(help="Profile to evaluate.", autocompletion=complete_correction_profile)
+    ],
     data: Annotated[
-        Optional[Path], typer.Option(help="Photo folder: its validation split at the MSEC exposure levels.")
+        Optional[Path],
+        typer.Option(help="Photo folder: its validation split at the MSEC exposure levels.", exists=True,
+                     file_okay=False),
     ] = None,
-    pairs: Annotated[Optional[Path], typer.Option(help="Real pairs: DIR/input and DIR/target.")] = None,
+    pairs: Annotated[
+        Optional[Path],
+        typer.Option(help="Real pairs: DIR/input and DIR/target.", exists=True, file_okay=False),
+    ] = None,
     brackets: Annotated[
-        Optional[Path], typer.Option(help="Folders of real differently exposed frames, one per scene.")
+        Optional[Path],
+        typer.Option(help="Folders of real differently exposed frames, one per scene.", exists=True,
+                     file_okay=False),
     ] = None,
     json_file: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON.")] = None,
     limit: Annotated[Optional[int], typer.Option(help="At most this many photos / pairs / scenes.")] = None,
@@ -130,10 +157,14 @@ def evaluate(
                             limit=limit, max_side=max_side or None, seed=seed, highlights=highlights,
                             fused_reference=fused_reference,
                             baselines=tuple(name.strip() for name in baselines.split(",") if name.strip()))
+        if json_file is not None:
+            check_report_path(json_file)
         report = run_eval(config)
         Console(highlight=False).print(report_table(report))
         if json_file is not None:
-            json_file.write_text(report.to_json() + "\n")
+            from xfix.write import write_atomic
+
+            write_atomic(json_file, (report.to_json() + "\n").encode("utf-8"), overwrite=True)
 
 
 def register(app: typer.Typer) -> None:

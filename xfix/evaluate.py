@@ -140,12 +140,35 @@ def _through_frame(apply: Callable[[Any], Any], image: np.ndarray) -> np.ndarray
 
 
 def build_methods(config: EvalConfig, extra: Sequence[Method] = ()) -> list[Method]:
-    """The profile (or the `extra` methods given in its place) and the baselines, each name once."""
+    """The profile (or the `extra` methods given in its place) and the baselines, each name once.
+
+    Every name is checked before any model loads: an unknown one is a UsageError listing the valid ones."""
+    check_method_names(config, extra)
     methods = list(extra) or ([] if config.profile in config.baselines else [_named(config.profile, config)])
     for name in config.baselines:
         if name not in [m.name for m in methods]:
             methods.append(_named(name, config))
     return methods
+
+
+_BUILT_IN = ("identity", TRIVIAL_INVERSE)  # methods that are no profile
+
+
+def check_method_names(config: EvalConfig, extra: Sequence[Method] = ()) -> None:
+    """UsageError for an unknown profile (unless `extra` replaces it) or baseline; ProfileError for a known
+    profile whose file is broken. Reads profile files only."""
+    from xfix.profile_choice import profile_names, resolve_profile
+
+    if not extra and config.profile not in _BUILT_IN:
+        resolve_profile(config.profile)
+    for name in config.baselines:
+        if name in _BUILT_IN:
+            continue
+        try:
+            resolve_profile(name)
+        except UsageError:
+            valid = f"{', '.join(_BUILT_IN)} or a profile: {', '.join(profile_names())}"
+            raise UsageError(f"unknown baseline {name!r}; valid: {valid}") from None
 
 
 def _named(name: str, config: EvalConfig) -> Method:
@@ -212,16 +235,31 @@ def _mean_row(set_name: str, method: str, group: str, items: list[dict], timer: 
 _OTHER_LEVEL_SEEDS = 100  # renders at levels other than MSEC's draw seeds 100 + their index, apart from these
 
 
+def validation_photos(config: EvalConfig) -> list[Path]:
+    """The validation split of `config.data`, at most `config.limit` photos, first by name. UsageError when no
+    photo of the folder falls in it: the scores would be empty, not low."""
+    from xfix.data.dataset import VALIDATION_MODULUS, list_photos, split_photos
+
+    photos = list_photos(config.data)
+    _, val = split_photos(photos)
+    if not val:
+        raise UsageError(
+            f"no photo of this folder is in the validation split (1 in {VALIDATION_MODULUS} by a hash of the "
+            f"file name); it has {len(photos)} photo(s), give a folder with more",
+            config.data,
+        )
+    return val[: config.limit] if config.limit else val
+
+
 def synthetic_scenes(config: EvalConfig, levels: Sequence[float] = MSEC_LEVELS):
     """Yields (photo path, original, camera curve, {ev: input}) for the validation photos of `config.data`:
     each photo rendered at `levels` through one camera curve per photo, an MSEC level always with the same
     seed (so any caller reproduces the eval's inputs), any other level with a seed of its own."""
     from xfix.data.curves import draw_curve
-    from xfix.data.dataset import list_photos, load_photo, split_photos, to_float
+    from xfix.data.dataset import load_photo, to_float
     from xfix.data.synthesis import render_exposure
 
-    _, val = split_photos(list_photos(config.data))
-    for path in val[: config.limit] if config.limit else val:
+    for path in validation_photos(config):
         target = to_float(load_photo(path, config.max_side))
         key = _stable_hash(path.name)
         curve = draw_curve(np.random.default_rng([config.seed, key, 0]))  # one camera per scene
@@ -287,13 +325,11 @@ def _fused_reference(photo: np.ndarray, curve: Any) -> np.ndarray:
 def eval_clipping(config: EvalConfig, methods: Sequence[Method], report: EvalReport) -> None:
     """The seed's simple over-exposure of the validation split (clip in gamma space at each of
     CLIPPING_THRESHOLDS), one group per threshold and "all"."""
-    from xfix.data.dataset import list_photos, load_photo, split_photos, to_float
+    from xfix.data.dataset import load_photo, to_float
     from xfix.data.highlights import simple_overexpose
 
-    _, val = split_photos(list_photos(config.data))
-    val = val[: config.limit] if config.limit else val
     timer, items = _Timer(), []
-    for path in val:
+    for path in validation_photos(config):
         target = to_float(load_photo(path, config.max_side))
         for threshold in CLIPPING_THRESHOLDS:
             inp = simple_overexpose(target, threshold)
@@ -417,6 +453,8 @@ def eval_brackets(config: EvalConfig, methods: Sequence[Method], report: EvalRep
 
 def run_eval(config: EvalConfig, *, methods: Sequence[Method] = ()) -> EvalReport:
     """Evaluate the profile (or `methods`, e.g. a model in training) and the baselines on the chosen sets."""
+    if config.data is not None:
+        validation_photos(config)  # an empty split is refused before any model loads
     chosen = build_methods(config, methods)
     report = EvalReport(profile=config.profile, config={k: v for k, v in asdict(config).items()})
     if config.data is not None:

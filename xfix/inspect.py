@@ -152,16 +152,16 @@ def render_info(facts: dict[str, Any]) -> Any:
 
 
 def describe_profiles() -> list[dict[str, Any]]:
-    """One row per profile file on the search path, for `xfix profiles`: name, description, architecture,
-    weights (path or None), loads (it builds on the CPU with its weights checked) and reason (why not, else
-    None). A broken profile file is a row saying so, not an error."""
-    from xfix.profile import Corrector, load_profile
-    from xfix.profile_choice import profile_names
+    """One row per profile file on the search path, for `xfix profiles`: name, path (the file, which tells a
+    file on $XFIX_PROFILE_PATH shadowing a shipped one), description, architecture, weights (path or None),
+    loads (it builds on the CPU with its weights checked) and reason (why not, else None). A broken profile
+    file is a row saying so, not an error."""
+    from xfix.profile import Corrector, load_profile, profile_files
 
     rows = []
-    for name in profile_names():
-        row: dict[str, Any] = {"name": name, "description": "", "architecture": "", "weights": None}
-        row.update(loads=False, reason=None)
+    for name, path in sorted(profile_files().items()):
+        row: dict[str, Any] = {"name": name, "path": str(path), "description": "", "architecture": ""}
+        row.update(weights=None, loads=False, reason=None)
         try:
             profile = load_profile(name)
             weights = None if profile.weights is None else str(profile.weights)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 from xfix.discover import Job
 from xfix.errors import UsageError, XfixError
 from xfix.outputs import format_for_extension, output_format, output_path
-from xfix.profile_choice import resolve_profile
+from xfix.profile_choice import resolve_correction_profile
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,9 @@ FORMAT_CHOICES = ("same", "jpeg", "tiff", "png")
 STATUSES = ("done", "skipped", "failed", "dry-run")
 
 
-def _jobs(items: Sequence[Job | str | os.PathLike]) -> tuple[Job, ...]:
+def _jobs(items: Sequence[Job | str | os.PathLike] | Job | str | os.PathLike) -> tuple[Job, ...]:
+    if isinstance(items, (Job, str, os.PathLike)):  # one input: a str is not a sequence of paths
+        items = (items,)
     return tuple(item if isinstance(item, Job) else Job(Path(item)) for item in items)
 
 
@@ -39,7 +41,7 @@ def _jobs(items: Sequence[Job | str | os.PathLike]) -> tuple[Job, ...]:
 class CorrectConfig:
     """Everything `correct` needs, checked when built; invalid values raise UsageError.
 
-    jobs: from `discover.discover`, or plain paths (each a job without a sub-folder).
+    jobs: from `discover.discover`, or plain paths (each a job without a sub-folder), or one path or job.
     bits: None picks the format's default (8 for JPEG, 16 for TIFF/PNG); JPEG outputs are 8-bit whatever
         `bits` says unless fmt is "jpeg" explicitly, where 16 is an error.
     strength: 0 keeps the input, 1 is the profile's full correction.
@@ -194,7 +196,7 @@ def correct(
     `profile.Corrector` used instead (e.g. `xfix apply`'s saved edit); config.profile is then ignored.
     """
     start = perf_counter()
-    profile = corrector.profile if corrector is not None else resolve_profile(config.profile)
+    profile = corrector.profile if corrector is not None else resolve_correction_profile(config.profile)
     batch = _Batch(config, profile, corrector=corrector)
     results = []
     for index, job in enumerate(config.jobs):
@@ -216,18 +218,29 @@ def correct_file(
 ) -> FileResult:
     """Correct one image from Python; raises the XfixError instead of returning a failed result.
 
-    output: the file to write (its extension picks the format when `fmt` is not given); None puts it in
-        `out_dir` as a batch would. options: any `CorrectConfig` field. corrector: an already loaded
-        `profile.Corrector`, to reuse across calls.
+    output: the file to write (its extension picks the format when `fmt` is not given; a `fmt` that
+        contradicts it is a UsageError); None puts it in `out_dir` as a batch would. options: any
+        `CorrectConfig` field. corrector: an already loaded `profile.Corrector`, to reuse across calls.
     """
     if output is not None:
         output = Path(output)
         options.setdefault("out_dir", output.parent)
         options.setdefault("fmt", format_for_extension(output))
     config = CorrectConfig(jobs=(Job(Path(input)),), **options)
-    profile = corrector.profile if corrector is not None else resolve_profile(config.profile)
+    if output is not None:
+        _check_output_extension(config, output)
+    profile = corrector.profile if corrector is not None else resolve_correction_profile(config.profile)
     batch = _Batch(config, profile, corrector=corrector, raise_errors=True)
     return batch.run(config.jobs[0], output=output)
+
+
+def _check_output_extension(config: CorrectConfig, output: Path) -> None:
+    """UsageError when `output`'s extension names another format than the one `config` writes for its job
+    (fmt="jpeg" into "o.png", or "same" for a PNG into "o.jpg"): the bytes would contradict the name."""
+    named, written = format_for_extension(output), output_format(config.jobs[0], config)
+    if named != written:
+        message = f"the name says {named} but fmt={config.fmt!r} writes {written}; change one of them"
+        raise UsageError(message, output)
 
 
 class _Batch:

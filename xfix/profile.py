@@ -115,6 +115,9 @@ class Profile:
     sha256: str = ""
     inference: Inference = field(default_factory=Inference)
     settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # (size, mtime_ns) of the weights file when `check_weights` found its sha256 right: loading the profile
+    # then does not hash the unchanged file a second time (the default profile is checked, then loaded)
+    weights_checked: tuple[int, int] | None = field(default=None, compare=False, repr=False)
 
 
 def profile_search_path() -> list[Path]:
@@ -219,18 +222,35 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_weights(profile: Profile) -> dict[str, Any]:
-    """The profile's tensors (name -> torch.Tensor) after checking the file's sha256; {} without weights."""
+def _file_stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def check_weights(profile: Profile) -> Profile:
+    """`profile` once its weights file is found and matches its sha256, marked so that `load_weights` does
+    not hash the file again while it is unchanged; ProfileError if not. A profile without weights as is."""
     if profile.weights is None:
-        return {}
+        return profile
     if not profile.weights.is_file():
         raise ProfileError(f"weights file {profile.weights} not found", profile.path)
+    stamp = _file_stamp(profile.weights)  # before hashing: a file changed meanwhile gets a new stamp
+    if profile.weights_checked == stamp:
+        return profile
     actual = file_sha256(profile.weights)
     if actual != profile.sha256:
         raise ProfileError(
             f"sha256 mismatch for {profile.weights.name}: profile says {profile.sha256}, file is {actual}",
             profile.path,
         )
+    return dataclasses.replace(profile, weights_checked=stamp)
+
+
+def load_weights(profile: Profile) -> dict[str, Any]:
+    """The profile's tensors (name -> torch.Tensor) after checking the file's sha256; {} without weights."""
+    if profile.weights is None:
+        return {}
+    check_weights(profile)
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -312,6 +332,18 @@ def _carrying(frame, strength: float, model_run: ModelRun):
         note = describe(model_run.weight, model_run.change, model_run.limited, model_run.second)
     notes = frame.notes + ((note,) if note else ())
     return dataclasses.replace(frame, strength=strength * model_run.weight, notes=notes)
+
+
+def _check_frame(frame: Any) -> None:
+    """TypeError for anything but a Frame (a bare array has no colour space to convert from)."""
+    from xfix.frame import Frame
+
+    if not isinstance(frame, Frame):
+        raise TypeError(
+            f"Corrector.apply takes an xfix.frame.Frame, got {type(frame).__name__}. From a file: "
+            "xfix.linearize.linearize(xfix.decode.decode(path)); from display sRGB pixels in [0, 1]: "
+            "Frame(pixels=xfix.colour.to_working(pixels, 'srgb'), source=SourceInfo(...), input_space='srgb')"
+        )
 
 
 def _check_strength(strength: float) -> None:
@@ -471,6 +503,7 @@ class Corrector:
 
         from xfix.colour import WORKING_SPACE, conversion_matrix
 
+        _check_frame(frame)
         _check_strength(strength)
         encoded = self.to_model(frame)
         model_run = self.run(encoded) if strength > 0 else ModelRun(encoded)

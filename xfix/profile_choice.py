@@ -7,26 +7,44 @@ start-up for free and completion never loads a model.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from xfix.errors import ProfileError, UsageError, XfixError
 
+log = logging.getLogger(__name__)
+
 # Shipped profiles, best first: the default is the first that loads (models/msec.md has the numbers that put
 # msec ahead of classic; classic stays as the fallback that needs no weights).
 PROFILE_PREFERENCE: tuple[str, ...] = ("msec", "classic")
+# Architectures of the profiles `xfix hdr` runs: they reconstruct HDR light and correct no exposure, so
+# `xfix correct` refuses them (it would write the input back unchanged) and does not offer them.
+HDR_ARCHITECTURES: tuple[str, ...] = ("hdrcnn",)
 
 
-def default_profile_name() -> str:
-    """The best shipped profile: the first of PROFILE_PREFERENCE whose profile file loads."""
-    from xfix.profile import load_profile
+def default_profile() -> Any:
+    """The best shipped profile: the first of PROFILE_PREFERENCE whose file loads and whose weights file is
+    there with the right sha256 (not yet built: that needs torch). Passing over a better one is a warning
+    naming the profile used and why; ProfileError when none loads."""
+    from xfix.profile import check_weights, load_profile
 
     reasons = []
     for name in PROFILE_PREFERENCE:
         try:
-            return load_profile(name).name
+            profile = check_weights(load_profile(name))
         except XfixError as error:
             reasons.append(f"{name}: {error}")
+            continue
+        if reasons:
+            log.warning("using the profile %s, as %s", profile.name, "; ".join(
+                reason.replace(": ", " does not load: ", 1) for reason in reasons))
+        return profile
     raise ProfileError("no shipped profile loads (" + "; ".join(reasons) + ")")
+
+
+def default_profile_name() -> str:
+    """The name of `default_profile()`."""
+    return default_profile().name
 
 
 def profile_names() -> list[str]:
@@ -37,12 +55,39 @@ def profile_names() -> list[str]:
     return sorted(profile_files())
 
 
+def correction_profile_names() -> list[str]:
+    """`profile_names()` less the HDR profiles, for `xfix correct --profile` completion: the files are parsed
+    (no model is built); one that does not parse is kept, as choosing it shows what is wrong."""
+    from xfix.profile import profile_files, read_profile
+
+    names = []
+    for name, path in sorted(profile_files().items()):
+        try:
+            hdr = read_profile(path).architecture in HDR_ARCHITECTURES
+        except XfixError:
+            hdr = False
+        if not hdr:
+            names.append(name)
+    return names
+
+
+def resolve_correction_profile(name: str | None) -> Any:
+    """`resolve_profile` for `xfix correct`: an HDR profile, which `xfix hdr` runs, is a UsageError."""
+    profile = resolve_profile(name)
+    if profile.architecture in HDR_ARCHITECTURES:
+        valid = ", ".join(correction_profile_names())
+        message = f"{profile.name} reconstructs HDR for `xfix hdr`, it corrects no exposure; valid: {valid}"
+        raise UsageError(message)
+    return profile
+
+
 def resolve_profile(name: str | None) -> Any:
     """The `Profile` record for `name` (None: the default). An unknown name is a UsageError listing the valid
     ones; a known profile whose file is broken stays a ProfileError."""
     from xfix.profile import load_profile
 
-    name = name or default_profile_name()
+    if not name:
+        return default_profile()
     try:
         return load_profile(name)
     except XfixError as error:
