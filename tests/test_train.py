@@ -288,3 +288,46 @@ def test_exposure_settings_reach_the_training_pairs(tmp_path, profile):
         assert np.median(exposure_errors(1.0, encoding)) < 0.3 < np.median(exposure_errors(0.0, encoding))
     # every pair at least 2 stops off (less in display brightness: the tone curve and clipping compress it)
     assert exposure_errors(0.0, "srgb", gap=2.0).min() > 0.45 > exposure_errors(0.0, "srgb").min()
+
+
+def _train_cli(*args):
+    from typer.testing import CliRunner
+
+    from xfix.cli import app
+
+    return CliRunner().invoke(app, ["train", *[str(a) for a in args]])
+
+
+def test_unknown_profile_and_empty_data_folder_are_usage_errors(photos, tmp_path):
+    unknown = _train_cli("no-such-profile", "--data", photos, "--steps", "1", "--out", tmp_path / "out",
+                         "--checkpoints", tmp_path / "ck")
+    assert unknown.exit_code == 2 and "unknown profile 'no-such-profile'" in unknown.stderr
+    (tmp_path / "empty").mkdir()
+    empty = _train_cli("bgrid", "--data", tmp_path / "empty", "--steps", "1", "--out", tmp_path / "out",
+                       "--checkpoints", tmp_path / "ck")
+    assert empty.exit_code == 2 and "no photos" in empty.stderr and not (tmp_path / "ck").exists()
+
+
+def test_corrupt_photos_are_skipped_with_a_warning(photos, tmp_path):
+    """A photo that does not decode, in the training split or in the validation split the sample grids read,
+    is left out and named; a folder of nothing but such photos is a usage error."""
+    import shutil
+
+    import fixtures
+
+    folder = tmp_path / "photos"
+    shutil.copytree(photos, folder)
+    train_name = next(n for n in (f"bad{i}.jpg" for i in range(500)) if not is_validation(n))
+    val_name = next(n for n in (f"bad{i}.jpg" for i in range(500)) if is_validation(n))
+    fixtures.make_truncated(next(folder.glob("t*.jpg")), folder / train_name)
+    fixtures.make_text_as_jpg(folder / val_name)
+    result = run_training(_config(folder, tmp_path, steps=2, export=False))
+    assert result.steps == 2
+    assert {name for name in (train_name, val_name) if any(name in w for w in result.warnings)} == {
+        train_name, val_name}
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    fixtures.make_text_as_jpg(broken / train_name)
+    with pytest.raises(UsageError, match="no training photo decodes"):
+        run_training(_config(broken, tmp_path, steps=2, export=False))

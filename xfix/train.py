@@ -16,6 +16,7 @@ import copy
 import logging
 import math
 import shlex
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -36,8 +37,8 @@ from xfix.checkpoint import (
     save_checkpoint,
     update_profile_sha256,
 )
-from xfix.data.dataset import Curriculum, batch_stream, list_photos, load_photos, split_photos
-from xfix.errors import UsageError, XfixError
+from xfix.data.dataset import Curriculum, batch_stream, list_photos, load_photo, split_photos
+from xfix.errors import InputError, UsageError, XfixError
 from xfix.modelcard import model_card_eval, write_model_card
 from xfix.samplegrid import sample_set, save_sample_grid
 
@@ -143,11 +144,12 @@ class _Setup:
 def _resolve(config: TrainConfig) -> _Setup:
     """Architecture, settings and encoding from the profile file; `config.architecture` replaces the registry
     lookup (as Corrector.load's `architecture` does), with or without a profile file of that name."""
-    from xfix.profile import load_profile, profile_files, read_profile
+    from xfix.profile import profile_files, read_profile
+    from xfix.profile_choice import resolve_profile
 
     arch = config.architecture
     if arch is None:
-        profile = load_profile(config.profile)
+        profile = resolve_profile(config.profile)  # an unknown name is a usage error, as for `xfix correct`
         arch = get_architecture(profile.architecture)
     elif config.profile in profile_files():
         profile = read_profile(profile_files()[config.profile])
@@ -254,12 +256,39 @@ class Trainer:
         return {"loss": float(loss.detach()), **logs, "grad_norm": float(grad_norm), "lr": lr}
 
 
-def _photos(config: TrainConfig) -> tuple[list[np.ndarray], list[Path], list[Path]]:
-    train, val = split_photos(list_photos(config.data))
+def _photos(config: TrainConfig) -> tuple[list[np.ndarray], list[Path], list[Path], list[str]]:
+    """(training photos, their paths, validation paths, warnings). A data folder that cannot train is a usage
+    error (exit 2); a photo that does not decode is left out with a warning naming it."""
+    try:
+        train, val = split_photos(list_photos(config.data))
+    except InputError as error:  # an empty folder is a wrong --data, as is one of validation photos only
+        raise UsageError(error.message, error.path) from None
     if not train:
         raise UsageError(f"{config.data}: every photo falls in the validation split; add more photos")
     log.info("loading %d training photos from %s", len(train), config.data)
-    return load_photos(train, config.max_side), train, val
+    photos, train, warnings = _load_readable(train, config.max_side)
+    if not train:
+        raise UsageError(f"{config.data}: no training photo decodes; add readable photos")
+    # decoded small and dropped: only to keep unreadable ones out of the sample grids, which read them again
+    val, val_warnings = _load_readable(val, 16)[1:]
+    return photos, train, val, warnings + val_warnings
+
+
+def _load_readable(paths: list[Path], max_side: int | None) -> tuple[list[np.ndarray], list[Path], list[str]]:
+    """(photos, their paths, warnings) for the photos that decode; one corrupt file among thousands must not
+    end a run, so each one that fails is left out with a warning naming it."""
+    def load(path: Path) -> tuple[np.ndarray | None, str | None]:
+        try:
+            return load_photo(path, max_side), None
+        except XfixError as error:
+            log.warning("skipped %s", error)
+            return None, f"skipped {error}"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(load, paths))
+    kept = [(photo, path) for (photo, _), path in zip(results, paths, strict=True) if photo is not None]
+    warnings = [warning for _, warning in results if warning is not None]
+    return [photo for photo, _ in kept], [path for _, path in kept], warnings
 
 
 def run_training(config: TrainConfig, *, on_progress: Callable[[dict], None] | None = None) -> TrainResult:
@@ -275,7 +304,8 @@ def run_training(config: TrainConfig, *, on_progress: Callable[[dict], None] | N
     if config.settings and setup.profile is not None:
         warnings.append(f"settings {dict(config.settings)} are not in {setup.profile.path}; add them there, "
                         "or the exported weights may not fit the profile")
-    photos, train_paths, val_paths = _photos(config)
+    photos, train_paths, val_paths, photo_warnings = _photos(config)
+    warnings += photo_warnings
     samples = sample_set(val_paths or train_paths, setup.encoding, trainer.seed)
     csv_log = CsvLog(config.checkpoints / "log.csv", keep_until=trainer.step if config.resume else 0)
     last = _loop(config, trainer, photos, samples, csv_log, on_progress)
