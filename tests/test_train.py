@@ -331,3 +331,10 @@ def test_corrupt_photos_are_skipped_with_a_warning(photos, tmp_path):
     fixtures.make_text_as_jpg(broken / train_name)
     with pytest.raises(UsageError, match="no training photo decodes"):
         run_training(_config(broken, tmp_path, steps=2, export=False))
+
+
+def test_hdr_profiles_point_to_their_own_trainer(photos, tmp_path):
+    result = _train_cli("hdr-default", "--data", photos, "--steps", "1", "--out", tmp_path / "out",
+                        "--checkpoints", tmp_path / "ck")
+    assert result.exit_code == 2 and "python -m xfix.hdr_train hdr-default" in result.stderr
+    assert not (tmp_path / "ck").exists() and not (tmp_path / "out").exists()

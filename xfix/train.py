@@ -44,6 +44,9 @@ from xfix.samplegrid import sample_set, save_sample_grid
 
 log = logging.getLogger(__name__)
 
+# Architectures whose training data are not photo pairs, with the command that trains them instead
+OTHER_TRAINERS = {"hdrcnn": "python -m xfix.hdr_train {profile} MINUTES [INIT_FROM]"}
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -297,6 +300,7 @@ def run_training(config: TrainConfig, *, on_progress: Callable[[dict], None] | N
     on_progress(row) is called with every CSV row (step, elapsed_s, patch, batch, loss terms, lr). Ctrl-C
     writes a checkpoint before KeyboardInterrupt propagates, so `resume=True` continues from there."""
     setup = _resolve(config)
+    _check_trained_here(setup)
     from xfix.devices import select_device
 
     trainer = Trainer(config, setup, select_device(config.device))
@@ -314,6 +318,15 @@ def run_training(config: TrainConfig, *, on_progress: Callable[[dict], None] | N
     if config.export:
         result = _finish(config, setup, trainer, result, len(train_paths), len(val_paths))
     return result
+
+
+def _check_trained_here(setup: _Setup) -> None:
+    """Refuse a profile whose architecture another command trains (hdrcnn: HDR targets above 1, which the
+    photo pairs of this loop cannot give)."""
+    command = OTHER_TRAINERS.get(setup.arch.name)
+    if command is not None:
+        raise UsageError(f"profile {setup.name} ({setup.arch.name}) is not trained by xfix train; "
+                         f"use: {command.format(profile=setup.name)}")
 
 
 def _restore(config: TrainConfig, trainer: Trainer) -> list[str]:
