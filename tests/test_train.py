@@ -338,3 +338,21 @@ def test_hdr_profiles_point_to_their_own_trainer(photos, tmp_path):
                         "--checkpoints", tmp_path / "ck")
     assert result.exit_code == 2 and "python -m xfix.hdr_train hdr-default" in result.stderr
     assert not (tmp_path / "ck").exists() and not (tmp_path / "out").exists()
+
+
+def test_init_from_weights_reads_the_profiles_weights_not_out(photos, tmp_path, monkeypatch):
+    """A run exported to another --out starts from the weights the profile file names (with lr 0 the export
+    is those weights unchanged); a profile that names none yet is refused."""
+    from safetensors.torch import load_file
+
+    path = _profile_toml(tmp_path / "profiles", "tinyi", "tiny")
+    monkeypatch.setenv("XFIX_PROFILE_PATH", str(path.parent))
+    with pytest.raises(UsageError, match="names no weights"):
+        run_training(_config(photos, tmp_path, profile="tinyi", steps=1, init_from_weights=True))
+    first = run_training(_config(photos, tmp_path, profile="tinyi", steps=4))
+    again = run_training(_config(photos, tmp_path, profile="tinyi", steps=1, lr=0.0, init_from_weights=True,
+                                 out=tmp_path / "elsewhere", checkpoints=tmp_path / "ck2"))
+    assert again.weights.parent == tmp_path / "elsewhere"
+    a, b = load_file(str(first.weights)), load_file(str(again.weights))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)

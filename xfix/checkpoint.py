@@ -164,17 +164,25 @@ class CsvLog:
 # ---------------------------------------------------------------- exported weights and the profile file
 
 
-def init_from_weights(trainer: Trainer, out: Path) -> None:
-    """Start model and EMA from the exported `out/<profile>.safetensors` (--init-from-weights)."""
-    from safetensors.torch import load_file
+def init_from_weights(trainer: Trainer) -> None:
+    """Start model and EMA from the weights file the profile names, its sha256 checked (--init-from-weights).
+    Not from --out: a run exported elsewhere starts from the profile's weights all the same."""
+    from xfix.profile import load_weights
 
-    path = out / f"{trainer.setup.name}.safetensors"
-    if not path.is_file():
-        raise UsageError(f"--init-from-weights: no weights at {path}")
-    state = load_file(str(path))
+    profile, name = trainer.setup.profile, trainer.setup.name
+    if profile is None or profile.weights is None:
+        raise UsageError(f"--init-from-weights: profile {name} names no weights yet; train it once without it")
+    if not profile.weights.is_file():
+        raise UsageError(f"--init-from-weights: no weights at {profile.weights} (named by {profile.path})")
+    state = load_weights(profile)
     if trainer.setup.arch.adapt_weights is not None:
         state = trainer.setup.arch.adapt_weights(state, trainer.model)
-    trainer.model.load_state_dict(state)
+    try:
+        trainer.model.load_state_dict(state)
+    except RuntimeError as error:  # e.g. --set width=... on weights of another width
+        reason = str(error).strip().splitlines()[-1].strip()
+        message = f"--init-from-weights: {profile.weights} does not fit this run's settings: {reason}"
+        raise UsageError(message) from None
     trainer.ema.load_state_dict(state)
 
 

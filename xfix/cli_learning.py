@@ -31,7 +31,7 @@ def train(
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint.")] = False,
     init_from_weights: Annotated[
-        bool, typer.Option("--init-from-weights", help="Start from the profile's committed weights.")
+        bool, typer.Option("--init-from-weights", help="Start from the weights file the profile names.")
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
     out: Annotated[Path, typer.Option(help="Where the weights and model card are exported.")] = Path("models"),

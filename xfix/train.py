@@ -335,7 +335,7 @@ def _restore(config: TrainConfig, trainer: Trainer) -> list[str]:
             raise UsageError(f"no checkpoint to resume in {config.checkpoints}")
         return load_checkpoint(config.checkpoints, trainer)
     if config.init_from_weights:
-        init_from_weights(trainer, config.out)
+        init_from_weights(trainer)
     return []
 
 
