@@ -330,7 +330,7 @@ def test_corrupt_photos_are_skipped_with_a_warning(photos, tmp_path):
     broken.mkdir()
     fixtures.make_text_as_jpg(broken / train_name)
     with pytest.raises(UsageError, match="no training photo decodes"):
-        run_training(_config(broken, tmp_path, steps=2, export=False))
+        run_training(_config(broken, tmp_path, steps=2, export=False, checkpoints=tmp_path / "ck2"))
 
 
 def test_hdr_profiles_point_to_their_own_trainer(photos, tmp_path):
@@ -356,3 +356,29 @@ def test_init_from_weights_reads_the_profiles_weights_not_out(photos, tmp_path, 
     a, b = load_file(str(first.weights)), load_file(str(again.weights))
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_a_new_run_does_not_replace_a_checkpoint_unless_asked(photos, tmp_path, monkeypatch):
+    """Without --resume, a folder holding a checkpoint is refused and left as it was (checkpoint, log, export);
+    --restart, or --init-from-weights (which names its starting point), starts over."""
+    first = _config(photos, tmp_path, steps=4)
+    run_training(first)
+    kept = {path: path.read_bytes() for path in [*first.checkpoints.iterdir(), *first.out.iterdir()]
+            if path.is_file()}
+    with pytest.raises(UsageError, match="--resume.*--restart"):
+        run_training(replace(first, steps=2))
+    assert {path: path.read_bytes() for path in kept} == kept
+    with pytest.raises(UsageError, match="start over"):
+        replace(first, resume=True, restart=True)
+    assert run_training(replace(first, steps=2, restart=True)).steps == 2
+    assert json.loads((first.checkpoints / "checkpoint.json").read_text())["step"] == 2
+
+    path = _profile_toml(tmp_path / "profiles", "tinyc", "tiny")
+    monkeypatch.setenv("XFIX_PROFILE_PATH", str(path.parent))
+    chained = replace(first, profile="tinyc", checkpoints=tmp_path / "chained")
+    run_training(chained)
+    assert run_training(replace(chained, steps=1, init_from_weights=True)).steps == 1
+
+    cli = _train_cli("bgrid", "--data", photos, "--steps", "1", "--out", tmp_path / "out", "--checkpoints",
+                     first.checkpoints)
+    assert cli.exit_code == 2 and "--resume" in cli.stderr and not (tmp_path / "out").exists()

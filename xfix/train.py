@@ -60,6 +60,7 @@ class TrainConfig:
     steps: int | None = None
     device: str = "auto"
     resume: bool = False
+    restart: bool = False  # replace the checkpoint a new run would otherwise refuse to overwrite
     seed: int = 0
     out: Path = Path("models")
     checkpoints: Path | None = None  # default ./checkpoints/<profile>
@@ -92,6 +93,8 @@ class TrainConfig:
             raise UsageError("give exactly one of --minutes and --steps")
         if (self.minutes is not None and self.minutes <= 0) or (self.steps is not None and self.steps < 1):
             raise UsageError("--minutes and --steps must be positive")
+        if self.resume and (self.restart or self.init_from_weights):
+            raise UsageError("--resume continues a checkpoint; --restart and --init-from-weights start over")
         object.__setattr__(self, "data", Path(self.data))
         object.__setattr__(self, "out", Path(self.out))
         if not 0.0 <= self.whole_frames <= 1.0:
@@ -301,6 +304,7 @@ def run_training(config: TrainConfig, *, on_progress: Callable[[dict], None] | N
     writes a checkpoint before KeyboardInterrupt propagates, so `resume=True` continues from there."""
     setup = _resolve(config)
     _check_trained_here(setup)
+    _check_checkpoint_folder(config)
     from xfix.devices import select_device
 
     trainer = Trainer(config, setup, select_device(config.device))
@@ -327,6 +331,18 @@ def _check_trained_here(setup: _Setup) -> None:
     if command is not None:
         raise UsageError(f"profile {setup.name} ({setup.arch.name}) is not trained by xfix train; "
                          f"use: {command.format(profile=setup.name)}")
+
+
+def _check_checkpoint_folder(config: TrainConfig) -> None:
+    """A new run replaces the checkpoint, CSV log and sample grids in its folder (and the export in --out):
+    refuse unless asked to start over, by --restart or by --init-from-weights (which names the starting
+    point; the model cards chain runs that way in the default folder)."""
+    if config.resume or not checkpoint_exists(config.checkpoints):
+        return
+    if not (config.restart or config.init_from_weights):
+        raise UsageError(f"{config.checkpoints} holds the checkpoint of an earlier run: pass --resume to "
+                         "continue it, or --restart (or another --checkpoints folder) to start over")
+    log.warning("starting over: the checkpoint in %s is replaced", config.checkpoints)
 
 
 def _restore(config: TrainConfig, trainer: Trainer) -> list[str]:
