@@ -382,3 +382,21 @@ def test_a_new_run_does_not_replace_a_checkpoint_unless_asked(photos, tmp_path, 
     cli = _train_cli("bgrid", "--data", photos, "--steps", "1", "--out", tmp_path / "out", "--checkpoints",
                      first.checkpoints)
     assert cli.exit_code == 2 and "--resume" in cli.stderr and not (tmp_path / "out").exists()
+
+
+def test_resume_refuses_other_settings_and_warns_of_another_data_folder(photos, tmp_path):
+    """Settings that change the tensors' shapes (or any other setting) are named and refused before anything
+    loads; the data folder may have moved, so another one is a warning."""
+    import shutil
+
+    wide = Architecture(name="tinyw", description="test network", build=lambda s: Tiny(int(s["width"])),
+                        defaults={"width": 8})
+    config = _config(photos, tmp_path, architecture=wide, profile="tinyw", steps=2, export=False)
+    run_training(config)
+    with pytest.raises(UsageError, match="width: 8 in the checkpoint, 4 now"):
+        run_training(replace(config, steps=3, resume=True, settings={"width": 4}))
+    with pytest.raises(UsageError, match="extra: unset in the checkpoint, 1 now"):
+        run_training(replace(config, steps=3, resume=True, settings={"extra": 1}))
+    moved = shutil.copytree(photos, tmp_path / "moved")
+    result = run_training(replace(config, steps=3, resume=True, data=moved))
+    assert result.steps == 3 and any(f"now reads {moved}" in w for w in result.warnings)
