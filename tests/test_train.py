@@ -288,3 +288,115 @@ def test_exposure_settings_reach_the_training_pairs(tmp_path, profile):
         assert np.median(exposure_errors(1.0, encoding)) < 0.3 < np.median(exposure_errors(0.0, encoding))
     # every pair at least 2 stops off (less in display brightness: the tone curve and clipping compress it)
     assert exposure_errors(0.0, "srgb", gap=2.0).min() > 0.45 > exposure_errors(0.0, "srgb").min()
+
+
+def _train_cli(*args):
+    from typer.testing import CliRunner
+
+    from xfix.cli import app
+
+    return CliRunner().invoke(app, ["train", *[str(a) for a in args]])
+
+
+def test_unknown_profile_and_empty_data_folder_are_usage_errors(photos, tmp_path):
+    unknown = _train_cli("no-such-profile", "--data", photos, "--steps", "1", "--out", tmp_path / "out",
+                         "--checkpoints", tmp_path / "ck")
+    assert unknown.exit_code == 2 and "unknown profile 'no-such-profile'" in unknown.stderr
+    (tmp_path / "empty").mkdir()
+    empty = _train_cli("bgrid", "--data", tmp_path / "empty", "--steps", "1", "--out", tmp_path / "out",
+                       "--checkpoints", tmp_path / "ck")
+    assert empty.exit_code == 2 and "no photos" in empty.stderr and not (tmp_path / "ck").exists()
+
+
+def test_corrupt_photos_are_skipped_with_a_warning(photos, tmp_path):
+    """A photo that does not decode, in the training split or in the validation split the sample grids read,
+    is left out and named; a folder of nothing but such photos is a usage error."""
+    import shutil
+
+    import fixtures
+
+    folder = tmp_path / "photos"
+    shutil.copytree(photos, folder)
+    train_name = next(n for n in (f"bad{i}.jpg" for i in range(500)) if not is_validation(n))
+    val_name = next(n for n in (f"bad{i}.jpg" for i in range(500)) if is_validation(n))
+    fixtures.make_truncated(next(folder.glob("t*.jpg")), folder / train_name)
+    fixtures.make_text_as_jpg(folder / val_name)
+    result = run_training(_config(folder, tmp_path, steps=2, export=False))
+    assert result.steps == 2
+    assert {name for name in (train_name, val_name) if any(name in w for w in result.warnings)} == {
+        train_name, val_name}
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    fixtures.make_text_as_jpg(broken / train_name)
+    with pytest.raises(UsageError, match="no training photo decodes"):
+        run_training(_config(broken, tmp_path, steps=2, export=False, checkpoints=tmp_path / "ck2"))
+
+
+def test_hdr_profiles_point_to_their_own_trainer(photos, tmp_path):
+    result = _train_cli("hdr-default", "--data", photos, "--steps", "1", "--out", tmp_path / "out",
+                        "--checkpoints", tmp_path / "ck")
+    assert result.exit_code == 2 and "python -m xfix.hdr_train hdr-default" in result.stderr
+    assert not (tmp_path / "ck").exists() and not (tmp_path / "out").exists()
+
+
+def test_init_from_weights_reads_the_profiles_weights_not_out(photos, tmp_path, monkeypatch):
+    """A run exported to another --out starts from the weights the profile file names (with lr 0 the export
+    is those weights unchanged); a profile that names none yet is refused."""
+    from safetensors.torch import load_file
+
+    path = _profile_toml(tmp_path / "profiles", "tinyi", "tiny")
+    monkeypatch.setenv("XFIX_PROFILE_PATH", str(path.parent))
+    with pytest.raises(UsageError, match="names no weights"):
+        run_training(_config(photos, tmp_path, profile="tinyi", steps=1, init_from_weights=True))
+    first = run_training(_config(photos, tmp_path, profile="tinyi", steps=4))
+    again = run_training(_config(photos, tmp_path, profile="tinyi", steps=1, lr=0.0, init_from_weights=True,
+                                 out=tmp_path / "elsewhere", checkpoints=tmp_path / "ck2"))
+    assert again.weights.parent == tmp_path / "elsewhere"
+    a, b = load_file(str(first.weights)), load_file(str(again.weights))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_a_new_run_does_not_replace_a_checkpoint_unless_asked(photos, tmp_path, monkeypatch):
+    """Without --resume, a folder holding a checkpoint is refused and left as it was (checkpoint, log, export);
+    --restart, or --init-from-weights (which names its starting point), starts over."""
+    first = _config(photos, tmp_path, steps=4)
+    run_training(first)
+    kept = {path: path.read_bytes() for path in [*first.checkpoints.iterdir(), *first.out.iterdir()]
+            if path.is_file()}
+    with pytest.raises(UsageError, match="--resume.*--restart"):
+        run_training(replace(first, steps=2))
+    assert {path: path.read_bytes() for path in kept} == kept
+    with pytest.raises(UsageError, match="start over"):
+        replace(first, resume=True, restart=True)
+    assert run_training(replace(first, steps=2, restart=True)).steps == 2
+    assert json.loads((first.checkpoints / "checkpoint.json").read_text())["step"] == 2
+
+    path = _profile_toml(tmp_path / "profiles", "tinyc", "tiny")
+    monkeypatch.setenv("XFIX_PROFILE_PATH", str(path.parent))
+    chained = replace(first, profile="tinyc", checkpoints=tmp_path / "chained")
+    run_training(chained)
+    assert run_training(replace(chained, steps=1, init_from_weights=True)).steps == 1
+
+    cli = _train_cli("bgrid", "--data", photos, "--steps", "1", "--out", tmp_path / "out", "--checkpoints",
+                     first.checkpoints)
+    assert cli.exit_code == 2 and "--resume" in cli.stderr and not (tmp_path / "out").exists()
+
+
+def test_resume_refuses_other_settings_and_warns_of_another_data_folder(photos, tmp_path):
+    """Settings that change the tensors' shapes (or any other setting) are named and refused before anything
+    loads; the data folder may have moved, so another one is a warning."""
+    import shutil
+
+    wide = Architecture(name="tinyw", description="test network", build=lambda s: Tiny(int(s["width"])),
+                        defaults={"width": 8})
+    config = _config(photos, tmp_path, architecture=wide, profile="tinyw", steps=2, export=False)
+    run_training(config)
+    with pytest.raises(UsageError, match="width: 8 in the checkpoint, 4 now"):
+        run_training(replace(config, steps=3, resume=True, settings={"width": 4}))
+    with pytest.raises(UsageError, match="extra: unset in the checkpoint, 1 now"):
+        run_training(replace(config, steps=3, resume=True, settings={"extra": 1}))
+    moved = shutil.copytree(photos, tmp_path / "moved")
+    result = run_training(replace(config, steps=3, resume=True, data=moved))
+    assert result.steps == 3 and any(f"now reads {moved}" in w for w in result.warnings)

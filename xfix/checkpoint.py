@@ -46,7 +46,8 @@ def checkpoint_exists(folder: Path) -> bool:
 
 def save_checkpoint(folder: Path, trainer: Trainer, stage: Any) -> None:
     """checkpoint.safetensors: model/, ema/, extra/<name>/, optim/<name>/<index>/<key>, rng/ tensors;
-    checkpoint.json: step, clock, seed, settings, optimiser param groups and scalar state, written last."""
+    checkpoint.json: step, clock, seed, settings, data folder, optimiser param groups and scalar state,
+    written last."""
     from safetensors.torch import save
 
     tensors = {f"model/{k}": v for k, v in trainer.model.state_dict().items()}
@@ -74,6 +75,7 @@ def save_checkpoint(folder: Path, trainer: Trainer, stage: Any) -> None:
         "profile": trainer.setup.name,
         "architecture": trainer.setup.arch.name,
         "settings": trainer.setup.settings,
+        "data": str(Path(trainer.config.data).resolve()),
         "seed": trainer.seed,
         "step": trainer.step,
         "elapsed_s": trainer.elapsed,
@@ -87,7 +89,9 @@ def save_checkpoint(folder: Path, trainer: Trainer, stage: Any) -> None:
 
 
 def load_checkpoint(folder: Path, trainer: Trainer) -> list[str]:
-    """Restore everything `save_checkpoint` wrote into `trainer`; returns warnings (e.g. a different seed)."""
+    """Restore everything `save_checkpoint` wrote into `trainer`; returns warnings (e.g. a different seed or
+    data folder). Settings other than the checkpoint's are refused: they may change the tensors' shapes, and
+    the weights would no longer come from the settings the profile and model card record."""
     from safetensors.torch import load
 
     meta = json.loads((folder / "checkpoint.json").read_text())
@@ -99,6 +103,10 @@ def load_checkpoint(folder: Path, trainer: Trainer) -> list[str]:
         raise UsageError(
             f"{folder}: checkpoint is of architecture {meta['architecture']}, not {trainer.setup.arch.name}"
         )
+    differences = _setting_differences(meta.get("settings"), trainer.setup.settings)
+    if differences:
+        raise UsageError(f"{folder}: the checkpoint was trained with other settings ({'; '.join(differences)});"
+                         " resume with its --set options, or start over with --restart")
     tensors = load(data)
 
     def part(prefix: str) -> dict[str, torch.Tensor]:
@@ -124,10 +132,28 @@ def load_checkpoint(folder: Path, trainer: Trainer) -> list[str]:
         trainer.scaler.load_state_dict(meta["scaler"])
     trainer.step, trainer.elapsed_before = int(meta["step"]), float(meta["elapsed_s"])
     warnings = []
+    data = str(Path(trainer.config.data).resolve())
+    if meta.get("data", data) != data:  # a moved corpus is the same photos: warned, not refused
+        warnings.append(f"resumed run was trained on {meta['data']}, now reads {data}")
+        log.warning("%s", warnings[-1])
     if meta["seed"] != trainer.seed:
         warnings.append(f"resumed run keeps its seed {meta['seed']} (asked for {trainer.seed})")
         trainer.seed = int(meta["seed"])
     return warnings
+
+
+def _setting_differences(saved: dict[str, Any] | None, current: Any) -> list[str]:
+    """'key: A in the checkpoint, B now' for each setting that differs, compared as the JSON the checkpoint
+    stores (tuples as lists, paths as strings); a checkpoint without settings has nothing to compare."""
+    if saved is None:
+        return []
+    now = json.loads(json.dumps(dict(current), default=str))
+
+    def shown(values: dict[str, Any], key: str) -> str:
+        return json.dumps(values[key], sort_keys=True) if key in values else "unset"
+
+    return [f"{key}: {shown(saved, key)} in the checkpoint, {shown(now, key)} now"
+            for key in sorted(set(saved) | set(now)) if shown(saved, key) != shown(now, key)]
 
 
 class CsvLog:
@@ -164,17 +190,25 @@ class CsvLog:
 # ---------------------------------------------------------------- exported weights and the profile file
 
 
-def init_from_weights(trainer: Trainer, out: Path) -> None:
-    """Start model and EMA from the exported `out/<profile>.safetensors` (--init-from-weights)."""
-    from safetensors.torch import load_file
+def init_from_weights(trainer: Trainer) -> None:
+    """Start model and EMA from the weights file the profile names, its sha256 checked (--init-from-weights).
+    Not from --out: a run exported elsewhere starts from the profile's weights all the same."""
+    from xfix.profile import load_weights
 
-    path = out / f"{trainer.setup.name}.safetensors"
-    if not path.is_file():
-        raise UsageError(f"--init-from-weights: no weights at {path}")
-    state = load_file(str(path))
+    profile, name = trainer.setup.profile, trainer.setup.name
+    if profile is None or profile.weights is None:
+        raise UsageError(f"--init-from-weights: profile {name} names no weights yet; train it once without it")
+    if not profile.weights.is_file():
+        raise UsageError(f"--init-from-weights: no weights at {profile.weights} (named by {profile.path})")
+    state = load_weights(profile)
     if trainer.setup.arch.adapt_weights is not None:
         state = trainer.setup.arch.adapt_weights(state, trainer.model)
-    trainer.model.load_state_dict(state)
+    try:
+        trainer.model.load_state_dict(state)
+    except RuntimeError as error:  # e.g. --set width=... on weights of another width
+        reason = str(error).strip().splitlines()[-1].strip()
+        message = f"--init-from-weights: {profile.weights} does not fit this run's settings: {reason}"
+        raise UsageError(message) from None
     trainer.ema.load_state_dict(state)
 
 

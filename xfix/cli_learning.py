@@ -38,8 +38,11 @@ def train(
     steps: Annotated[Optional[int], typer.Option(help="Train for this many steps.")] = None,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint.")] = False,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Start over, replacing the checkpoint in the checkpoint folder.")
+    ] = False,
     init_from_weights: Annotated[
-        bool, typer.Option("--init-from-weights", help="Start from the profile's committed weights.")
+        bool, typer.Option("--init-from-weights", help="Start from the weights file the profile names.")
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
     out: Annotated[Path, typer.Option(help="Where the weights and model card are exported.")] = Path("models"),
@@ -77,7 +80,7 @@ def train(
 
         config = TrainConfig(
             profile=profile, data=data, minutes=minutes, steps=steps, device=device.value, resume=resume,
-            seed=seed, out=out, checkpoints=checkpoints, batch_size=batch_size, lr=lr,
+            restart=restart, seed=seed, out=out, checkpoints=checkpoints, batch_size=batch_size, lr=lr,
             patches=parse_sizes(patches), whole_frames=whole_frames, workers=workers, max_side=max_side,
             init_from_weights=init_from_weights, eval_limit=eval_limit, checkpoint_minutes=checkpoint_minutes,
             command=shlex.join(["xfix", *sys.argv[1:]]),

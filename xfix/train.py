@@ -16,6 +16,7 @@ import copy
 import logging
 import math
 import shlex
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -36,12 +37,15 @@ from xfix.checkpoint import (
     save_checkpoint,
     update_profile_sha256,
 )
-from xfix.data.dataset import Curriculum, batch_stream, list_photos, load_photos, split_photos
-from xfix.errors import UsageError, XfixError
+from xfix.data.dataset import Curriculum, batch_stream, list_photos, load_photo, split_photos
+from xfix.errors import InputError, UsageError, XfixError
 from xfix.modelcard import model_card_eval, write_model_card
 from xfix.samplegrid import sample_set, save_sample_grid
 
 log = logging.getLogger(__name__)
+
+# Architectures whose training data are not photo pairs, with the command that trains them instead
+OTHER_TRAINERS = {"hdrcnn": "python -m xfix.hdr_train {profile} MINUTES [INIT_FROM]"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class TrainConfig:
     steps: int | None = None
     device: str = "auto"
     resume: bool = False
+    restart: bool = False  # replace the checkpoint a new run would otherwise refuse to overwrite
     seed: int = 0
     out: Path = Path("models")
     checkpoints: Path | None = None  # default ./checkpoints/<profile>
@@ -88,6 +93,8 @@ class TrainConfig:
             raise UsageError("give exactly one of --minutes and --steps")
         if (self.minutes is not None and self.minutes <= 0) or (self.steps is not None and self.steps < 1):
             raise UsageError("--minutes and --steps must be positive")
+        if self.resume and (self.restart or self.init_from_weights):
+            raise UsageError("--resume continues a checkpoint; --restart and --init-from-weights start over")
         object.__setattr__(self, "data", Path(self.data))
         object.__setattr__(self, "out", Path(self.out))
         if not 0.0 <= self.whole_frames <= 1.0:
@@ -143,11 +150,12 @@ class _Setup:
 def _resolve(config: TrainConfig) -> _Setup:
     """Architecture, settings and encoding from the profile file; `config.architecture` replaces the registry
     lookup (as Corrector.load's `architecture` does), with or without a profile file of that name."""
-    from xfix.profile import load_profile, profile_files, read_profile
+    from xfix.profile import profile_files, read_profile
+    from xfix.profile_choice import resolve_profile
 
     arch = config.architecture
     if arch is None:
-        profile = load_profile(config.profile)
+        profile = resolve_profile(config.profile)  # an unknown name is a usage error, as for `xfix correct`
         arch = get_architecture(profile.architecture)
     elif config.profile in profile_files():
         profile = read_profile(profile_files()[config.profile])
@@ -254,12 +262,39 @@ class Trainer:
         return {"loss": float(loss.detach()), **logs, "grad_norm": float(grad_norm), "lr": lr}
 
 
-def _photos(config: TrainConfig) -> tuple[list[np.ndarray], list[Path], list[Path]]:
-    train, val = split_photos(list_photos(config.data))
+def _photos(config: TrainConfig) -> tuple[list[np.ndarray], list[Path], list[Path], list[str]]:
+    """(training photos, their paths, validation paths, warnings). A data folder that cannot train is a usage
+    error (exit 2); a photo that does not decode is left out with a warning naming it."""
+    try:
+        train, val = split_photos(list_photos(config.data))
+    except InputError as error:  # an empty folder is a wrong --data, as is one of validation photos only
+        raise UsageError(error.message, error.path) from None
     if not train:
         raise UsageError(f"{config.data}: every photo falls in the validation split; add more photos")
     log.info("loading %d training photos from %s", len(train), config.data)
-    return load_photos(train, config.max_side), train, val
+    photos, train, warnings = _load_readable(train, config.max_side)
+    if not train:
+        raise UsageError(f"{config.data}: no training photo decodes; add readable photos")
+    # decoded small and dropped: only to keep unreadable ones out of the sample grids, which read them again
+    val, val_warnings = _load_readable(val, 16)[1:]
+    return photos, train, val, warnings + val_warnings
+
+
+def _load_readable(paths: list[Path], max_side: int | None) -> tuple[list[np.ndarray], list[Path], list[str]]:
+    """(photos, their paths, warnings) for the photos that decode; one corrupt file among thousands must not
+    end a run, so each one that fails is left out with a warning naming it."""
+    def load(path: Path) -> tuple[np.ndarray | None, str | None]:
+        try:
+            return load_photo(path, max_side), None
+        except XfixError as error:
+            log.warning("skipped %s", error)
+            return None, f"skipped {error}"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(load, paths))
+    kept = [(photo, path) for (photo, _), path in zip(results, paths, strict=True) if photo is not None]
+    warnings = [warning for _, warning in results if warning is not None]
+    return [photo for photo, _ in kept], [path for _, path in kept], warnings
 
 
 def run_training(config: TrainConfig, *, on_progress: Callable[[dict], None] | None = None) -> TrainResult:
@@ -268,6 +303,8 @@ def run_training(config: TrainConfig, *, on_progress: Callable[[dict], None] | N
     on_progress(row) is called with every CSV row (step, elapsed_s, patch, batch, loss terms, lr). Ctrl-C
     writes a checkpoint before KeyboardInterrupt propagates, so `resume=True` continues from there."""
     setup = _resolve(config)
+    _check_trained_here(setup)
+    _check_checkpoint_folder(config)
     from xfix.devices import select_device
 
     trainer = Trainer(config, setup, select_device(config.device))
@@ -275,7 +312,8 @@ def run_training(config: TrainConfig, *, on_progress: Callable[[dict], None] | N
     if config.settings and setup.profile is not None:
         warnings.append(f"settings {dict(config.settings)} are not in {setup.profile.path}; add them there, "
                         "or the exported weights may not fit the profile")
-    photos, train_paths, val_paths = _photos(config)
+    photos, train_paths, val_paths, photo_warnings = _photos(config)
+    warnings += photo_warnings
     samples = sample_set(val_paths or train_paths, setup.encoding, trainer.seed)
     csv_log = CsvLog(config.checkpoints / "log.csv", keep_until=trainer.step if config.resume else 0)
     last = _loop(config, trainer, photos, samples, csv_log, on_progress)
@@ -286,13 +324,34 @@ def run_training(config: TrainConfig, *, on_progress: Callable[[dict], None] | N
     return result
 
 
+def _check_trained_here(setup: _Setup) -> None:
+    """Refuse a profile whose architecture another command trains (hdrcnn: HDR targets above 1, which the
+    photo pairs of this loop cannot give)."""
+    command = OTHER_TRAINERS.get(setup.arch.name)
+    if command is not None:
+        raise UsageError(f"profile {setup.name} ({setup.arch.name}) is not trained by xfix train; "
+                         f"use: {command.format(profile=setup.name)}")
+
+
+def _check_checkpoint_folder(config: TrainConfig) -> None:
+    """A new run replaces the checkpoint, CSV log and sample grids in its folder (and the export in --out):
+    refuse unless asked to start over, by --restart or by --init-from-weights (which names the starting
+    point; the model cards chain runs that way in the default folder)."""
+    if config.resume or not checkpoint_exists(config.checkpoints):
+        return
+    if not (config.restart or config.init_from_weights):
+        raise UsageError(f"{config.checkpoints} holds the checkpoint of an earlier run: pass --resume to "
+                         "continue it, or --restart (or another --checkpoints folder) to start over")
+    log.warning("starting over: the checkpoint in %s is replaced", config.checkpoints)
+
+
 def _restore(config: TrainConfig, trainer: Trainer) -> list[str]:
     if config.resume:
         if not checkpoint_exists(config.checkpoints):
             raise UsageError(f"no checkpoint to resume in {config.checkpoints}")
         return load_checkpoint(config.checkpoints, trainer)
     if config.init_from_weights:
-        init_from_weights(trainer, config.out)
+        init_from_weights(trainer)
     return []
 
 
