@@ -80,3 +80,8 @@ def test_profile_completion_leaves_out_hdr_profiles_and_completes_eval():
     names, heavy = _complete_bash("xfix eval ")
     assert {"classic", "msec"} <= set(names) and not any(n.startswith("hdr-") for n in names)
     assert _complete_bash("xfix eval cl")[0] == ["classic"] and heavy == ""
+
+
+def test_train_completes_the_profiles_it_trains():
+    names, heavy = _complete_bash("xfix train wh")
+    assert names == ["whitebox", "whitebox-raw"] and heavy == ""

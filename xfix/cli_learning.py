@@ -32,7 +32,11 @@ def parse_sizes(text: str) -> tuple[int, ...]:
 
 
 def train(
-    profile: Annotated[str, typer.Argument(help="Profile to train (its file names the architecture).")],
+    profile: Annotated[
+        str,
+        typer.Argument(help="Profile to train (its file names the architecture).",
+                       autocompletion=complete_correction_profile),
+    ],
     data: Annotated[Path, typer.Option(help="Folder of well-exposed photos.", exists=True, file_okay=False)],
     minutes: Annotated[Optional[float], typer.Option(help="Train for this long (wall clock).")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Train for this many steps.")] = None,
