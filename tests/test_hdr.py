@@ -205,17 +205,17 @@ def test_frames_of_a_folder_come_in_natural_order(tmp_path):
 
     for name in ("frame_10.png", "frame_2.png", "frame_1.png", ".hidden.png", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
-    items = plan((tmp_path,))
+    items, warnings = plan((tmp_path,))
     assert [i.path.name for i in items] == ["frame_1.png", "frame_2.png", "frame_10.png"]
     assert [str(i.output) for i in items] == ["frame_1.exr", "frame_2.exr", "frame_10.exr"]
+    assert warnings == [f"{tmp_path}: skipped 1 file(s) that are not images (.txt)"]
 
 
-def test_plan_refuses_missing_inputs_and_name_clashes(tmp_path):
-    from xfix.errors import InputError
+def test_plan_keeps_missing_inputs_as_problems_and_refuses_name_clashes(tmp_path):
     from xfix.hdr import HdrConfig, plan
 
-    with pytest.raises(InputError, match="not found"):
-        plan((tmp_path / "nope.jpg",))
+    (missing,), _ = plan((tmp_path / "nope.jpg",))
+    assert missing.problem == "file not found"
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     for folder in ("a", "b"):
@@ -273,6 +273,40 @@ def test_cli_corrupt_input_is_a_clear_error_without_partial_output(tmp_path):
     assert result.exit_code == 1
     assert "bad.jpg" in result.output and "corrupt" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["good.exr"]  # no bad.exr, no temporary file
+
+
+def test_cli_goes_on_past_a_missing_input(tmp_path):
+    import json
+
+    _write_png(tmp_path / "sun.png", _sun_image())
+    out = tmp_path / "out"
+    args = ["hdr", str(tmp_path / "sun.png"), str(tmp_path / "nosuch.png"), "-o", str(out), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    statuses = [(Path(r["source"]).name, r["status"]) for r in lines]
+    assert statuses == [("sun.png", "done"), ("nosuch.png", "failed")]
+    assert lines[1]["message"] == "file not found"
+    assert sorted(p.name for p in out.iterdir()) == ["sun.exr"]
+
+
+def test_cli_without_inputs_is_a_usage_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(app, ["hdr", str(tmp_path / "empty"), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "no inputs" in result.output and "no images in this folder" in result.output
+
+
+def test_cli_warns_about_the_files_of_a_folder_it_skips(tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    _write_png(frames / "a.png", _sun_image())
+    for name in ("b.webp", "c.bmp", "notes.txt"):
+        (frames / name).write_bytes(b"x")
+    result = CliRunner().invoke(app, ["hdr", str(frames), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "skipped 3 file(s) that are not images (.bmp, .txt, .webp)" in result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.exr"]
 
 
 def test_cli_video_and_weights_conflict(tmp_path):

@@ -90,11 +90,16 @@ def hdr(
                 console.print(f"{result.status} {result.source} -> {result.output or '-'} ({detail})",
                               soft_wrap=True, markup=False)
 
-        summary = run_hdr(config, on_result=show)
+        def warn(text: str) -> None:
+            if not quiet:
+                console.print(f"warning {text}", soft_wrap=True, markup=False)
+
+        summary = run_hdr(config, on_result=show, on_warning=warn)
         if not quiet:
             done = sum(r.status == "done" for r in summary.results)
+            warned = f", {len(summary.warnings)} warning(s)" if summary.warnings else ""
             console.print(f"{done} written, {summary.failed} failed, "
-                          f"{len(summary.results) - done - summary.failed} skipped", markup=False)
+                          f"{len(summary.results) - done - summary.failed} skipped{warned}", markup=False)
     raise typer.Exit(EXIT_FAILED if summary.failed else EXIT_OK)
 
 

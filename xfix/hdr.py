@@ -63,11 +63,15 @@ class HdrConfig:
 
 @dataclass(frozen=True)
 class Item:
-    """One input: an image (-> `name`.exr) or a video (-> `name`/frame_000001.exr, or at the top)."""
+    """One input: an image (-> `name`.exr) or a video (-> `name`/frame_000001.exr, or at the top).
+
+    problem: set when the input cannot be read at all (the path does not exist); it is reported as a failed
+    input and the batch goes on."""
 
     path: Path
     kind: str  # "image" | "video"
     output: Path  # image: the EXR path relative to the output folder; video: the folder for its frames
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,44 +87,51 @@ class HdrResult:
 @dataclass
 class HdrSummary:
     results: list[HdrResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # inputs skipped while planning (see `plan`)
 
     @property
     def failed(self) -> int:
         return sum(r.status == "failed" for r in self.results)
 
 
-def natural_key(name: str) -> list[object]:
-    from xfix.discover import natural_key as key
-
-    return key(name)
+def _is_frame(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def plan(inputs: tuple[Path, ...]) -> list[Item]:
-    """Images, folders (their images in natural order: frame_2 before frame_10) and videos -> Items.
+def plan(inputs: tuple[Path, ...]) -> tuple[list[Item], list[str]]:
+    """Images, folders (their images in natural order: frame_2 before frame_10) and videos -> (Items,
+    warnings).
 
     A single video input writes frame_NNNNNN.exr at the top of the output folder; several write into
-    sub-folders named after each video. InputError for a missing path or a folder without images."""
+    sub-folders named after each video. As in `xfix correct`, one bad input does not stop the others: a
+    missing path is an Item with its problem; the files of a folder that are not images, and a folder without
+    images, are warnings."""
+    from xfix.discover import folder_images
+
     items: list[Item] = []
+    warnings: list[str] = []
     videos = [p for p in inputs if p.suffix.lower() in VIDEO_EXTENSIONS]
     for path in inputs:
         if path.is_dir():
-            frames = sorted((p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
-                             and p.suffix.lower() in IMAGE_EXTENSIONS), key=lambda p: natural_key(p.name))
-            if not frames:
-                raise InputError("no images in folder", path)
-            items += [Item(p, "image", Path(p.stem + ".exr")) for p in frames]
+            try:
+                frames, notes = folder_images(path, is_image=_is_frame)
+            except OSError as exc:
+                items.append(Item(path, "image", Path(), f"cannot list folder: {exc.strerror or exc}"))
+                continue
+            warnings += notes if frames else [*notes, f"{path}: no images in this folder"]
+            items += [Item(p, "image", Path(p.stem + ".exr")) for p, _ in frames]
         elif not path.exists():
-            raise InputError("file not found", path)
+            items.append(Item(path, "image", Path(), "file not found"))
         elif path.suffix.lower() in VIDEO_EXTENSIONS:
             alone = len(inputs) == 1 and len(videos) == 1
             items.append(Item(path, "video", Path() if alone else Path(path.stem)))
         else:
             items.append(Item(path, "image", Path(path.stem + ".exr")))
-    names = [i.output for i in items if i.kind == "image"]
+    names = [i.output for i in items if i.kind == "image" and i.problem is None]
     if len(set(names)) != len(names):
         duplicate = next(n for n in names if names.count(n) > 1)
         raise UsageError(f"two inputs would both write {duplicate}; give them in separate runs")
-    return items
+    return items, warnings
 
 
 # ---------------------------------------------------------------- reading frames
@@ -261,16 +272,20 @@ def _one(config, writer, reconstructor, source: str, relative: Path, load: Calla
 
 
 def run_hdr(config: HdrConfig, *, on_result: Callable[[HdrResult], None] | None = None,
-            reconstructor: Any = None) -> HdrSummary:
+            on_warning: Callable[[str], None] | None = None, reconstructor: Any = None) -> HdrSummary:
     """Reconstruct every input frame of `config`; returns the summary (failed frames counted, not raised).
 
-    UsageError / ProfileError for a bad request (raised before anything is written)."""
-    items = plan(config.inputs)
+    on_warning(text) hears of the inputs skipped while planning (also in the summary's warnings).
+    UsageError / ProfileError for a bad request, no inputs among them (raised before anything is written)."""
+    items, warnings = plan(config.inputs)
     if not items:
-        raise UsageError("no inputs")
+        raise UsageError("no inputs" + (f" ({warnings[0]})" if warnings else ""))
     reconstructor = reconstructor or load_reconstructor(config.weights, gamma=config.gamma, tau=config.tau,
                                                         device=config.device)
-    writer, summary = _Writer(config), HdrSummary()
+    writer, summary = _Writer(config), HdrSummary(warnings=warnings)
+    for warning in warnings:
+        if on_warning:
+            on_warning(warning)
 
     def report(result: HdrResult) -> None:
         summary.results.append(result)
@@ -278,7 +293,9 @@ def run_hdr(config: HdrConfig, *, on_result: Callable[[HdrResult], None] | None 
             on_result(result)
 
     for item in items:
-        if item.kind == "image":
+        if item.problem is not None:
+            report(HdrResult(str(item.path), None, "failed", item.problem))
+        elif item.kind == "image":
             def load(path=item.path):
                 linear, exif = read_image(path, config.max_megapixels)
                 return linear, _attributes(config, path, exif)
