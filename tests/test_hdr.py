@@ -309,6 +309,51 @@ def test_cli_warns_about_the_files_of_a_folder_it_skips(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.exr"]
 
 
+def test_cli_refuses_an_output_that_would_replace_its_input(tmp_path):
+    """hdr folder/sun.png -o folder --preview: the preview PNG is the source itself; --overwrite or not."""
+    folder = tmp_path / "inplace"
+    folder.mkdir()
+    source = _write_png(folder / "sun.png", _sun_image())
+    before = source.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        result = CliRunner().invoke(app, ["hdr", str(source), "-o", str(folder), "--preview", *extra])
+        assert result.exit_code == 1 and "would replace the input" in result.output
+        assert source.read_bytes() == before
+        assert sorted(p.name for p in folder.iterdir()) == ["sun.png"]  # no EXR without its preview
+
+
+def test_cli_writes_a_frame_whole_or_not_at_all(tmp_path):
+    """An existing preview (here someone else's file of that name) skips the frame: no EXR without it."""
+    _write_png(tmp_path / "sun.png", _sun_image())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sun.png").write_bytes(b"someone else's file")
+    result = CliRunner().invoke(app, ["hdr", str(tmp_path / "sun.png"), "-o", str(out), "--preview"])
+    assert result.exit_code == 0 and "skipped" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["sun.png"]
+    assert (out / "sun.png").read_bytes() == b"someone else's file"
+
+
+def test_a_failed_preview_write_takes_the_frame_s_exr_back(tmp_path, monkeypatch):
+    from xfix import write
+    from xfix.errors import WriteError
+    from xfix.hdr import HdrConfig, run_hdr
+
+    real = write.write_atomic
+
+    def failing_png(path, data, *, overwrite):
+        if Path(path).suffix == ".png":
+            raise WriteError("no space left on device", path)
+        real(path, data, overwrite=overwrite)
+
+    monkeypatch.setattr(write, "write_atomic", failing_png)
+    _write_png(tmp_path / "sun.png", _sun_image())
+    out = tmp_path / "out"
+    summary = run_hdr(HdrConfig(inputs=(tmp_path / "sun.png",), out_dir=out, preview=True))
+    assert summary.failed == 1 and "no space" in summary.results[0].message
+    assert list(out.iterdir()) == []
+
+
 def test_cli_video_and_weights_conflict(tmp_path):
     result = CliRunner().invoke(app, ["hdr", str(tmp_path), "--video", "--weights", "compressed"])
     assert result.exit_code == 2 and "--video" in result.output

@@ -12,15 +12,17 @@ A failed frame or file is reported and the batch goes on; no partial output is e
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from xfix.errors import DecodeError, InputError, UsageError, XfixError
+from xfix.errors import DecodeError, InputError, UsageError, WriteError, XfixError
+from xfix.outputs import OutputClaims
 
 log = logging.getLogger(__name__)
 
@@ -223,29 +225,56 @@ def _png_bytes(image: np.ndarray) -> bytes:
 
 
 class _Writer:
-    """EXR (+ preview) outputs of a run: skip existing files unless overwrite, write atomically."""
+    """EXR (+ preview) outputs of a run. All of a frame's files are checked before any is written: one that
+    would replace an input of the run fails the frame, an existing one skips it (unless overwrite); then they
+    are written atomically, all or none."""
 
-    def __init__(self, config: HdrConfig):
+    def __init__(self, config: HdrConfig, inputs: Iterable[Path]):
         self.config = config
+        self.claims = OutputClaims(inputs)
 
-    def target(self, relative: Path) -> Path:
-        return self.config.out_dir / relative
+    def targets(self, relative: Path) -> list[Path]:
+        """The files one frame writes: its EXR, and with --preview its tone-mapped PNG."""
+        exr = self.config.out_dir / relative
+        return [exr, exr.with_suffix(".png")] if self.config.preview else [exr]
 
-    def exists(self, relative: Path) -> bool:
-        return not self.config.overwrite and self.target(relative).exists()
+    def refusal(self, source: Path, targets: list[Path]) -> str | None:
+        """Why `targets` must not be written for `source`, or None: one of them is an input of the run."""
+        for target in targets:
+            replaced = self.claims.replaced_input(source, target)
+            if replaced is not None:
+                whose = "the input" if replaced == source else f"the input {replaced}"
+                return f"{target} would replace {whose}; choose another -o folder"
+        return None
 
-    def write(self, relative: Path, hdr: np.ndarray, attributes: dict[str, Any]) -> np.ndarray | None:
-        from xfix.exr import write_exr
+    def existing(self, targets: list[Path]) -> Path | None:
+        """The first target already on disk, unless overwrite (a frame with one is skipped, not half-done)."""
+        if self.config.overwrite:
+            return None
+        return next((t for t in targets if os.path.lexists(t)), None)
+
+    def write(self, targets: list[Path], hdr: np.ndarray, attributes: dict[str, Any]) -> np.ndarray | None:
+        """Encode the frame's files, then write them; should a later one fail, those written here are removed
+        again (without overwrite nothing was there before), so a frame is left whole or absent."""
+        from xfix.exr import encode_exr
         from xfix.write import ensure_folder, write_atomic
 
-        path = self.target(relative)
-        ensure_folder(path.parent)
-        write_exr(path, hdr, half=self.config.half, compression=self.config.compression,
-                  attributes=attributes, overwrite=self.config.overwrite)
-        if not self.config.preview:
-            return None
-        preview = tone_map(hdr)
-        write_atomic(path.with_suffix(".png"), _png_bytes(preview), overwrite=self.config.overwrite)
+        config = self.config
+        preview = tone_map(hdr) if config.preview else None
+        files = [encode_exr(hdr, half=config.half, compression=config.compression, attributes=attributes)]
+        if preview is not None:
+            files.append(_png_bytes(preview))
+        ensure_folder(targets[0].parent)
+        written: list[Path] = []
+        try:
+            for target, data in zip(targets, files):
+                write_atomic(target, data, overwrite=config.overwrite)
+                written.append(target)
+        except BaseException:
+            if not config.overwrite:
+                for target in written:
+                    target.unlink(missing_ok=True)
+            raise
         return preview
 
 
@@ -256,19 +285,26 @@ def _attributes(config: HdrConfig, source: Path, extra: dict[str, Any]) -> dict[
             "xfixGamma": float(config.gamma), "xfixTau": float(config.tau), **extra}  # fmt: skip
 
 
-def _one(config, writer, reconstructor, source: str, relative: Path, load: Callable[[], tuple]) -> tuple:
-    """Reconstruct and write one frame; (HdrResult, preview or None)."""
-    if writer.exists(relative):
-        return HdrResult(source, writer.target(relative), "skipped", "output exists (use --overwrite)"), None
+def _one(writer: _Writer, reconstructor, path: Path, source: str, relative: Path,
+         load: Callable[[], tuple]) -> tuple:
+    """Reconstruct and write one frame of the input `path` (`source` names the frame); (HdrResult, preview
+    or None)."""
+    targets = writer.targets(relative)
+    refusal = writer.refusal(path, targets)
+    if refusal is not None:
+        return HdrResult(source, None, "failed", refusal), None
+    existing = writer.existing(targets)
+    if existing is not None:
+        return HdrResult(source, targets[0], "skipped", f"{existing} exists (use --overwrite)"), None
     start = perf_counter()
     try:
         linear, attributes = load()
         hdr = reconstruct(reconstructor, linear)
-        preview = writer.write(relative, hdr, attributes)
+        preview = writer.write(targets, hdr, attributes)
     except XfixError as error:
         return HdrResult(source, None, "failed", error.message if error.path else str(error)), None
     peak = float(hdr.max()) if hdr.size else 0.0
-    return HdrResult(source, writer.target(relative), "done", "", perf_counter() - start, peak), preview
+    return HdrResult(source, targets[0], "done", "", perf_counter() - start, peak), preview
 
 
 def run_hdr(config: HdrConfig, *, on_result: Callable[[HdrResult], None] | None = None,
@@ -282,7 +318,7 @@ def run_hdr(config: HdrConfig, *, on_result: Callable[[HdrResult], None] | None 
         raise UsageError("no inputs" + (f" ({warnings[0]})" if warnings else ""))
     reconstructor = reconstructor or load_reconstructor(config.weights, gamma=config.gamma, tau=config.tau,
                                                         device=config.device)
-    writer, summary = _Writer(config), HdrSummary(warnings=warnings)
+    writer, summary = _Writer(config, (item.path for item in items)), HdrSummary(warnings=warnings)
     for warning in warnings:
         if on_warning:
             on_warning(warning)
@@ -300,7 +336,7 @@ def run_hdr(config: HdrConfig, *, on_result: Callable[[HdrResult], None] | None 
                 linear, exif = read_image(path, config.max_megapixels)
                 return linear, _attributes(config, path, exif)
 
-            report(_one(config, writer, reconstructor, str(item.path), item.output, load)[0])
+            report(_one(writer, reconstructor, item.path, str(item.path), item.output, load)[0])
         else:
             _run_video(config, writer, reconstructor, item, report)
     return summary
@@ -320,7 +356,7 @@ def _run_video(config: HdrConfig, writer: _Writer, reconstructor: Any, item: Ite
                 return linear, _attributes(config, item.path, {"xfixFrame": index})
 
             relative = item.output / f"frame_{index:06d}.exr"
-            result, preview = _one(config, writer, reconstructor, f"{item.path}#{index}", relative, load)
+            result, preview = _one(writer, reconstructor, item.path, f"{item.path}#{index}", relative, load)
             report(result)
             if preview is not None:
                 previews.append(preview)
@@ -329,16 +365,22 @@ def _run_video(config: HdrConfig, writer: _Writer, reconstructor: Any, item: Ite
     if count == 0:
         report(HdrResult(str(item.path), None, "failed", "no frames could be read"))
     if config.preview and previews:
-        _write_preview_video(config, item, previews)
+        try:
+            _write_preview_video(config, writer, item, previews)
+        except XfixError as error:  # one line like any other output, not the end of the batch
+            report(HdrResult(f"{item.path} (preview video)", None, "failed", str(error)))
 
 
-def _write_preview_video(config: HdrConfig, item: Item, previews: list[np.ndarray]) -> None:
-    """The tone-mapped frames as an MP4 (H.264) next to the EXR frames."""
+def _write_preview_video(config: HdrConfig, writer: _Writer, item: Item, previews: list[np.ndarray]) -> None:
+    """The tone-mapped frames as an MP4 (H.264) next to the EXR frames; WriteError when it cannot be."""
     import imageio
 
     from xfix.write import write_atomic
 
     target = config.out_dir / item.output / f"{item.path.stem}_preview.mp4"
+    refusal = writer.refusal(item.path, [target])
+    if refusal is not None:
+        raise WriteError(refusal)
     with tempfile.TemporaryDirectory(prefix="xfix-mp4-") as folder:
         path = Path(folder) / "preview.mp4"
         with imageio.get_writer(str(path), format="FFMPEG", fps=video_fps(item.path), codec="libx264",
