@@ -211,17 +211,11 @@ def test_frames_of_a_folder_come_in_natural_order(tmp_path):
     assert warnings == [f"{tmp_path}: skipped 1 file(s) that are not images (.txt)"]
 
 
-def test_plan_keeps_missing_inputs_as_problems_and_refuses_name_clashes(tmp_path):
+def test_plan_keeps_missing_inputs_as_problems(tmp_path):
     from xfix.hdr import HdrConfig, plan
 
     (missing,), _ = plan((tmp_path / "nope.jpg",))
     assert missing.problem == "file not found"
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    for folder in ("a", "b"):
-        (tmp_path / folder / "x.png").write_bytes(b"x")
-    with pytest.raises(UsageError, match="both write"):
-        plan((tmp_path / "a", tmp_path / "b"))
     with pytest.raises(UsageError, match="gamma"):
         HdrConfig(inputs=(tmp_path,), out_dir=tmp_path, gamma=0.0)
 
@@ -359,18 +353,23 @@ def test_cli_video_and_weights_conflict(tmp_path):
     assert result.exit_code == 2 and "--video" in result.output
 
 
-def test_video_input_gives_numbered_frames(tmp_path):
+def _write_video(path: Path, shift: int = 3) -> Path:
+    """A 3-frame H.264 MP4 of the sun image moving `shift` px a frame."""
     pytest.importorskip("imageio_ffmpeg")
     import imageio
 
+    with imageio.get_writer(str(path), format="FFMPEG", fps=10, codec="libx264", quality=9,
+                            macro_block_size=16) as writer:
+        for k in range(3):
+            writer.append_data(np.roll(_sun_image(64, 96), shift * k, axis=1))
+    return path
+
+
+def test_video_input_gives_numbered_frames(tmp_path):
     from xfix.exr import read_exr
     from xfix.hdr import HdrConfig, run_hdr
 
-    frames = [np.roll(_sun_image(64, 96), 3 * k, axis=1) for k in range(3)]
-    with imageio.get_writer(str(tmp_path / "clip.mp4"), format="FFMPEG", fps=10, codec="libx264",
-                            quality=9, macro_block_size=16) as writer:
-        for frame in frames:
-            writer.append_data(frame)
+    _write_video(tmp_path / "clip.mp4")
     out = tmp_path / "out"
     summary = run_hdr(HdrConfig(inputs=(tmp_path / "clip.mp4",), out_dir=out, weights="video", preview=True))
     assert summary.failed == 0
@@ -378,3 +377,38 @@ def test_video_input_gives_numbered_frames(tmp_path):
     assert names == ["clip_preview.mp4", "frame_000001.exr", "frame_000001.png", "frame_000002.exr",
                      "frame_000002.png", "frame_000003.exr", "frame_000003.png"]
     assert read_exr(out / "frame_000002.exr")[0].shape == (64, 96, 3)
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_cli_fails_the_later_of_two_videos_with_one_output_folder(tmp_path, overwrite):
+    """va/clip.mp4 and vb/clip.mp4 would both write out/clip/: vb fails as a whole, va's frames stay va's."""
+    from xfix.exr import read_exr
+
+    for folder, shift in (("va", 3), ("vb", 7)):
+        (tmp_path / folder).mkdir()
+        _write_video(tmp_path / folder / "clip.mp4", shift)
+    out = tmp_path / "out"
+    args = ["hdr", str(tmp_path / "va" / "clip.mp4"), str(tmp_path / "vb" / "clip.mp4"), "-o", str(out)]
+    result = CliRunner().invoke(app, args + overwrite)
+    assert result.exit_code == 1
+    failed = [line for line in result.output.splitlines() if line.startswith("failed")]
+    assert len(failed) == 1 and "vb" in failed[0] and "also the output of" in failed[0]
+    assert sorted(p.name for p in (out / "clip").iterdir()) == [f"frame_00000{k}.exr" for k in (1, 2, 3)]
+    assert not any(line.startswith("skipped") for line in result.output.splitlines())
+    alone = CliRunner().invoke(app, ["hdr", str(tmp_path / "va" / "clip.mp4"), "-o", str(tmp_path / "alone")])
+    assert alone.exit_code == 0
+    for k in (1, 2, 3):  # va's frames, not vb's (moved further) written over them
+        name = f"frame_00000{k}.exr"
+        written, reference = read_exr(out / "clip" / name)[0], read_exr(tmp_path / "alone" / name)[0]
+        np.testing.assert_array_equal(written, reference)
+
+
+def test_cli_fails_the_later_of_two_images_with_one_name(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        _write_png(tmp_path / folder / "x.png", _sun_image())
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["hdr", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out)])
+    assert result.exit_code == 1
+    assert f"failed {tmp_path / 'b' / 'x.png'}" in result.output and "also the output of" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["x.exr"]

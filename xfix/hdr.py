@@ -107,7 +107,8 @@ def plan(inputs: tuple[Path, ...]) -> tuple[list[Item], list[str]]:
     A single video input writes frame_NNNNNN.exr at the top of the output folder; several write into
     sub-folders named after each video. As in `xfix correct`, one bad input does not stop the others: a
     missing path is an Item with its problem; the files of a folder that are not images, and a folder without
-    images, are warnings."""
+    images, are warnings. Two inputs with the same output (a/x.png and b/x.png, or a/clip.mp4 and
+    b/clip.mp4) are both planned; the run fails the later one (`_Writer.clash`)."""
     from xfix.discover import folder_images
 
     items: list[Item] = []
@@ -129,10 +130,6 @@ def plan(inputs: tuple[Path, ...]) -> tuple[list[Item], list[str]]:
             items.append(Item(path, "video", Path() if alone else Path(path.stem)))
         else:
             items.append(Item(path, "image", Path(path.stem + ".exr")))
-    names = [i.output for i in items if i.kind == "image" and i.problem is None]
-    if len(set(names)) != len(names):
-        duplicate = next(n for n in names if names.count(n) > 1)
-        raise UsageError(f"two inputs would both write {duplicate}; give them in separate runs")
     return items, warnings
 
 
@@ -233,6 +230,15 @@ class _Writer:
         self.config = config
         self.claims = OutputClaims(inputs)
 
+    def clash(self, item: Item) -> str | None:
+        """Why `item` may write nothing at all, or None: an earlier input of the run writes the same EXR or,
+        for a video, into the same folder (the later one's frames would be skipped, or mixed in)."""
+        output = self.config.out_dir / item.output
+        owner = self.claims.owner(item.path, output)
+        if owner is None:
+            return None
+        return f"{output} is also the output of {owner}; give them in separate runs"
+
     def targets(self, relative: Path) -> list[Path]:
         """The files one frame writes: its EXR, and with --preview its tone-mapped PNG."""
         exr = self.config.out_dir / relative
@@ -329,8 +335,9 @@ def run_hdr(config: HdrConfig, *, on_result: Callable[[HdrResult], None] | None 
             on_result(result)
 
     for item in items:
-        if item.problem is not None:
-            report(HdrResult(str(item.path), None, "failed", item.problem))
+        problem = item.problem or writer.clash(item)
+        if problem is not None:
+            report(HdrResult(str(item.path), None, "failed", problem))
         elif item.kind == "image":
             def load(path=item.path):
                 linear, exif = read_image(path, config.max_megapixels)
