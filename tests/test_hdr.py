@@ -219,6 +219,13 @@ def test_plan_keeps_missing_inputs_as_problems(tmp_path):
         HdrConfig(inputs=(tmp_path,), out_dir=tmp_path, gamma=0.0)
 
 
+@pytest.mark.parametrize("single", ["sun.png", Path("sun.png")])
+def test_config_takes_a_single_path_as_one_input(tmp_path, single):
+    from xfix.hdr import HdrConfig
+
+    assert HdrConfig(inputs=single, out_dir=tmp_path).inputs == (Path("sun.png"),)
+
+
 # ---------------------------------------------------------------- the shipped weights and the command
 
 
@@ -256,6 +263,23 @@ def test_gamma_never_darkens_clipped_pixels_and_brightness_grows_with_it():
         assert (out[clipped] >= linear[clipped] - 1e-5).all(), gamma
         means.append(float(out.mean()))
     assert means == sorted(means) and means[-1] > means[1] * 1.05
+
+
+def test_reconstruct_keeps_a_non_finite_pixel_to_itself():
+    """One NaN (and one infinite) pixel used to turn most of the output into NaN through the convolutions."""
+    from xfix.hdr import reconstruct
+
+    image = _sun_image(96, 128)
+    linear = srgb_decode(image.astype(np.float32) / 255).astype(np.float32)
+    broken = linear.copy()
+    broken[10, 10] = np.nan
+    broken[20, 30, 1] = np.inf
+    out = reconstruct(_shipped("default"), broken)
+    assert np.isfinite(out).all()
+    unsaturated = image.max(axis=2) < 240
+    unsaturated[10, 10] = unsaturated[20, 30] = False
+    np.testing.assert_allclose(out[unsaturated], linear[unsaturated], atol=1e-5)  # the input, as without them
+    assert out[image.min(axis=2) == 255].mean() > 1.1  # the sun is still filled in
 
 
 def test_cli_end_to_end(tmp_path):
@@ -362,6 +386,16 @@ def test_a_failed_preview_write_takes_the_frame_s_exr_back(tmp_path, monkeypatch
     summary = run_hdr(HdrConfig(inputs=(tmp_path / "sun.png",), out_dir=out, preview=True))
     assert summary.failed == 1 and "no space" in summary.results[0].message
     assert list(out.iterdir()) == []
+
+
+def test_a_corrupt_video_is_one_failure(tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
+    from xfix.hdr import HdrConfig, run_hdr
+
+    (tmp_path / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
+    summary = run_hdr(HdrConfig(inputs=(tmp_path / "bad.mp4",), out_dir=tmp_path / "out"))
+    assert [(Path(r.source).name, r.status) for r in summary.results] == [("bad.mp4", "failed")]
+    assert "cannot read video" in summary.results[0].message
 
 
 def test_cli_video_and_weights_conflict(tmp_path):

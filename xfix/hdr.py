@@ -33,7 +33,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
 @dataclass(frozen=True)
 class HdrConfig:
-    """One `xfix hdr` run. `weights` is a key of WEIGHT_SETS; `half` chooses half (else float) EXR samples."""
+    """One `xfix hdr` run. `inputs`: paths, or a single path; `weights` is a key of WEIGHT_SETS; `half`
+    chooses half (else float) EXR samples."""
 
     inputs: tuple[Path, ...]
     out_dir: Path
@@ -50,7 +51,9 @@ class HdrConfig:
     def __post_init__(self) -> None:
         from xfix.exr import COMPRESSIONS
 
-        object.__setattr__(self, "inputs", tuple(Path(p) for p in self.inputs))
+        # A single path is one input (a str would otherwise be taken letter by letter).
+        inputs = (self.inputs,) if isinstance(self.inputs, (str, os.PathLike)) else self.inputs
+        object.__setattr__(self, "inputs", tuple(Path(p) for p in inputs))
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         if self.weights not in WEIGHT_SETS:
             raise UsageError(f"unknown weights {self.weights!r}; valid: {', '.join(WEIGHT_SETS)}")
@@ -353,7 +356,7 @@ def _run_video(config: HdrConfig, writer: _Writer, reconstructor: Any, item: Ite
     from xfix.colour import srgb_decode
 
     previews: list[np.ndarray] = []
-    count = 0
+    count, unreadable = 0, ""
     try:
         for index, frame in enumerate(video_frames(item.path), start=1):
             count = index
@@ -368,9 +371,12 @@ def _run_video(config: HdrConfig, writer: _Writer, reconstructor: Any, item: Ite
             if preview is not None:
                 previews.append(preview)
     except XfixError as error:
-        report(HdrResult(f"{item.path}#{count + 1}", None, "failed", error.message))
+        if count == 0:  # the video as a whole failed: one line below, not a frame's line as well
+            unreadable = error.message
+        else:
+            report(HdrResult(f"{item.path}#{count + 1}", None, "failed", error.message))
     if count == 0:
-        report(HdrResult(str(item.path), None, "failed", "no frames could be read"))
+        report(HdrResult(str(item.path), None, "failed", unreadable or "no frames could be read"))
     if config.preview and previews:
         try:
             _write_preview_video(config, writer, item, previews)

@@ -120,7 +120,9 @@ class HDRCNN(nn.Module):
         return torch.log(srgb_decode(display) + EPS) + self.residual(display)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.clamp(0.0, 1.0)  # (B, 3, H, W)
+        # One NaN would spread through every convolution and pooling level over most of the image; the
+        # input's white is 1, so an infinite value is clipped white and a NaN black.
+        x = torch.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0).clamp(0.0, 1.0)  # (B, 3, H, W)
         display = srgb_encode(x)  # the values the file stored (B, 3, H, W)
         mask = saturation_mask(display, self.tau)  # (B, 1, H, W)
         excess = self.residual(display).clamp(min=0.0)  # never below the recorded value
