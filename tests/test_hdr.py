@@ -66,8 +66,8 @@ def test_blend_matches_numpy_reference():
     np.testing.assert_allclose(got, reference, rtol=1e-5, atol=1e-6)
 
 
-def test_forward_is_the_paper_formula():
-    """H = (1 - a) f^-1(D) + a exp(y(D)), with D the display values of the linear input."""
+def test_forward_is_the_paper_formula_never_below_the_input():
+    """H = (1 - a) f^-1(D) + a max(exp(y(D)), f^-1(D)), with D the display values of the linear input."""
     model = _random_model()
     x = torch.from_numpy(srgb_decode(_sun_image().astype(np.float32) / 255)).permute(2, 0, 1)[None].float()
     with torch.no_grad():
@@ -75,7 +75,8 @@ def test_forward_is_the_paper_formula():
         d = srgb_encode(x.numpy())
         log_y = model.predict_log(torch.from_numpy(d)).numpy()
     a = np.maximum(0, d.max(axis=1, keepdims=True) - 0.95) / 0.05
-    reference = (1 - a) * srgb_decode(d) + a * (np.exp(log_y) - EPS)
+    reference = (1 - a) * srgb_decode(d) + a * np.maximum(np.exp(log_y) - EPS, srgb_decode(d))
+    assert (np.exp(log_y) - EPS < srgb_decode(d) - 0.01)[:, :, a[0, 0] > 0].any()  # the floor is tested
     np.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-5)
     unsaturated = a[0, 0] == 0
     np.testing.assert_allclose(out[0][:, unsaturated], x.numpy()[0][:, unsaturated], atol=1e-6)
@@ -88,12 +89,10 @@ def test_untrained_network_is_the_naive_reconstruction():
         torch.testing.assert_close(model(x), x, atol=1e-5, rtol=1e-5)
 
 
-def test_gamma_one_is_the_identity_and_gamma_above_one_brightens():
+def test_gamma_above_one_brightens():
     x = torch.from_numpy(srgb_decode(_sun_image().astype(np.float32) / 255)).permute(2, 0, 1)[None].float()
-    plain, g1 = _random_model(), _random_model(gamma=1.0)
-    g1.gamma = 1.0 + 1e-9  # forces the y = f(x^(1/g))^g path
+    plain = _random_model()
     with torch.no_grad():
-        torch.testing.assert_close(g1(x), plain(x), atol=1e-4, rtol=1e-4)
         bright = _random_model(gamma=1.3)
         for model in (plain, bright):
             torch.nn.init.zeros_(model.out.weight)
@@ -205,25 +204,26 @@ def test_frames_of_a_folder_come_in_natural_order(tmp_path):
 
     for name in ("frame_10.png", "frame_2.png", "frame_1.png", ".hidden.png", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
-    items = plan((tmp_path,))
+    items, warnings = plan((tmp_path,))
     assert [i.path.name for i in items] == ["frame_1.png", "frame_2.png", "frame_10.png"]
     assert [str(i.output) for i in items] == ["frame_1.exr", "frame_2.exr", "frame_10.exr"]
+    assert warnings == [f"{tmp_path}: skipped 1 file(s) that are not images (.txt)"]
 
 
-def test_plan_refuses_missing_inputs_and_name_clashes(tmp_path):
-    from xfix.errors import InputError
+def test_plan_keeps_missing_inputs_as_problems(tmp_path):
     from xfix.hdr import HdrConfig, plan
 
-    with pytest.raises(InputError, match="not found"):
-        plan((tmp_path / "nope.jpg",))
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    for folder in ("a", "b"):
-        (tmp_path / folder / "x.png").write_bytes(b"x")
-    with pytest.raises(UsageError, match="both write"):
-        plan((tmp_path / "a", tmp_path / "b"))
+    (missing,), _ = plan((tmp_path / "nope.jpg",))
+    assert missing.problem == "file not found"
     with pytest.raises(UsageError, match="gamma"):
         HdrConfig(inputs=(tmp_path,), out_dir=tmp_path, gamma=0.0)
+
+
+@pytest.mark.parametrize("single", ["sun.png", Path("sun.png")])
+def test_config_takes_a_single_path_as_one_input(tmp_path, single):
+    from xfix.hdr import HdrConfig
+
+    assert HdrConfig(inputs=single, out_dir=tmp_path).inputs == (Path("sun.png"),)
 
 
 # ---------------------------------------------------------------- the shipped weights and the command
@@ -246,6 +246,40 @@ def test_shipped_weights_fill_in_a_clipped_highlight(weights):
     sun = image.min(axis=2) == 255
     assert out[sun].mean() > 1.1  # an untrained network gives 1.0 (the naive reconstruction)
     np.testing.assert_allclose(out[image.max(axis=2) < 240], linear[image.max(axis=2) < 240], atol=1e-5)
+
+
+def test_gamma_never_darkens_clipped_pixels_and_brightness_grows_with_it():
+    """Shipped weights, a clipped sun: at every gamma the reconstruction is at least the input there (at 5
+    the paper's y = f(x^(1/g))^g gave nearly all of them darker), and the mean brightness never falls as g
+    rises."""
+    from xfix.hdr import load_reconstructor, reconstruct
+
+    image = _sun_image(96, 128)
+    linear = srgb_decode(image.astype(np.float32) / 255).astype(np.float32)
+    clipped = image.max(axis=2) == 255
+    means = []
+    for gamma in (0.5, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0):
+        out = reconstruct(load_reconstructor("default", gamma=gamma, device="cpu"), linear)
+        assert (out[clipped] >= linear[clipped] - 1e-5).all(), gamma
+        means.append(float(out.mean()))
+    assert means == sorted(means) and means[-1] > means[1] * 1.05
+
+
+def test_reconstruct_keeps_a_non_finite_pixel_to_itself():
+    """One NaN (and one infinite) pixel used to turn most of the output into NaN through the convolutions."""
+    from xfix.hdr import reconstruct
+
+    image = _sun_image(96, 128)
+    linear = srgb_decode(image.astype(np.float32) / 255).astype(np.float32)
+    broken = linear.copy()
+    broken[10, 10] = np.nan
+    broken[20, 30, 1] = np.inf
+    out = reconstruct(_shipped("default"), broken)
+    assert np.isfinite(out).all()
+    unsaturated = image.max(axis=2) < 240
+    unsaturated[10, 10] = unsaturated[20, 30] = False
+    np.testing.assert_allclose(out[unsaturated], linear[unsaturated], atol=1e-5)  # the input, as without them
+    assert out[image.min(axis=2) == 255].mean() > 1.1  # the sun is still filled in
 
 
 def test_cli_end_to_end(tmp_path):
@@ -275,23 +309,117 @@ def test_cli_corrupt_input_is_a_clear_error_without_partial_output(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["good.exr"]  # no bad.exr, no temporary file
 
 
+def test_cli_goes_on_past_a_missing_input(tmp_path):
+    import json
+
+    _write_png(tmp_path / "sun.png", _sun_image())
+    out = tmp_path / "out"
+    args = ["hdr", str(tmp_path / "sun.png"), str(tmp_path / "nosuch.png"), "-o", str(out), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    statuses = [(Path(r["source"]).name, r["status"]) for r in lines]
+    assert statuses == [("sun.png", "done"), ("nosuch.png", "failed")]
+    assert lines[1]["message"] == "file not found"
+    assert sorted(p.name for p in out.iterdir()) == ["sun.exr"]
+
+
+def test_cli_without_inputs_is_a_usage_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(app, ["hdr", str(tmp_path / "empty"), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "no inputs" in result.output and "no images in this folder" in result.output
+
+
+def test_cli_warns_about_the_files_of_a_folder_it_skips(tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    _write_png(frames / "a.png", _sun_image())
+    for name in ("b.webp", "c.bmp", "notes.txt"):
+        (frames / name).write_bytes(b"x")
+    result = CliRunner().invoke(app, ["hdr", str(frames), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "skipped 3 file(s) that are not images (.bmp, .txt, .webp)" in result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.exr"]
+
+
+def test_cli_refuses_an_output_that_would_replace_its_input(tmp_path):
+    """hdr folder/sun.png -o folder --preview: the preview PNG is the source itself; --overwrite or not."""
+    folder = tmp_path / "inplace"
+    folder.mkdir()
+    source = _write_png(folder / "sun.png", _sun_image())
+    before = source.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        result = CliRunner().invoke(app, ["hdr", str(source), "-o", str(folder), "--preview", *extra])
+        assert result.exit_code == 1 and "would replace the input" in result.output
+        assert source.read_bytes() == before
+        assert sorted(p.name for p in folder.iterdir()) == ["sun.png"]  # no EXR without its preview
+
+
+def test_cli_writes_a_frame_whole_or_not_at_all(tmp_path):
+    """An existing preview (here someone else's file of that name) skips the frame: no EXR without it."""
+    _write_png(tmp_path / "sun.png", _sun_image())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sun.png").write_bytes(b"someone else's file")
+    result = CliRunner().invoke(app, ["hdr", str(tmp_path / "sun.png"), "-o", str(out), "--preview"])
+    assert result.exit_code == 0 and "skipped" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["sun.png"]
+    assert (out / "sun.png").read_bytes() == b"someone else's file"
+
+
+def test_a_failed_preview_write_takes_the_frame_s_exr_back(tmp_path, monkeypatch):
+    from xfix import write
+    from xfix.errors import WriteError
+    from xfix.hdr import HdrConfig, run_hdr
+
+    real = write.write_atomic
+
+    def failing_png(path, data, *, overwrite):
+        if Path(path).suffix == ".png":
+            raise WriteError("no space left on device", path)
+        real(path, data, overwrite=overwrite)
+
+    monkeypatch.setattr(write, "write_atomic", failing_png)
+    _write_png(tmp_path / "sun.png", _sun_image())
+    out = tmp_path / "out"
+    summary = run_hdr(HdrConfig(inputs=(tmp_path / "sun.png",), out_dir=out, preview=True))
+    assert summary.failed == 1 and "no space" in summary.results[0].message
+    assert list(out.iterdir()) == []
+
+
+def test_a_corrupt_video_is_one_failure(tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
+    from xfix.hdr import HdrConfig, run_hdr
+
+    (tmp_path / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
+    summary = run_hdr(HdrConfig(inputs=(tmp_path / "bad.mp4",), out_dir=tmp_path / "out"))
+    assert [(Path(r.source).name, r.status) for r in summary.results] == [("bad.mp4", "failed")]
+    assert "cannot read video" in summary.results[0].message
+
+
 def test_cli_video_and_weights_conflict(tmp_path):
     result = CliRunner().invoke(app, ["hdr", str(tmp_path), "--video", "--weights", "compressed"])
     assert result.exit_code == 2 and "--video" in result.output
 
 
-def test_video_input_gives_numbered_frames(tmp_path):
+def _write_video(path: Path, shift: int = 3) -> Path:
+    """A 3-frame H.264 MP4 of the sun image moving `shift` px a frame."""
     pytest.importorskip("imageio_ffmpeg")
     import imageio
 
+    with imageio.get_writer(str(path), format="FFMPEG", fps=10, codec="libx264", quality=9,
+                            macro_block_size=16) as writer:
+        for k in range(3):
+            writer.append_data(np.roll(_sun_image(64, 96), shift * k, axis=1))
+    return path
+
+
+def test_video_input_gives_numbered_frames(tmp_path):
     from xfix.exr import read_exr
     from xfix.hdr import HdrConfig, run_hdr
 
-    frames = [np.roll(_sun_image(64, 96), 3 * k, axis=1) for k in range(3)]
-    with imageio.get_writer(str(tmp_path / "clip.mp4"), format="FFMPEG", fps=10, codec="libx264",
-                            quality=9, macro_block_size=16) as writer:
-        for frame in frames:
-            writer.append_data(frame)
+    _write_video(tmp_path / "clip.mp4")
     out = tmp_path / "out"
     summary = run_hdr(HdrConfig(inputs=(tmp_path / "clip.mp4",), out_dir=out, weights="video", preview=True))
     assert summary.failed == 0
@@ -299,3 +427,38 @@ def test_video_input_gives_numbered_frames(tmp_path):
     assert names == ["clip_preview.mp4", "frame_000001.exr", "frame_000001.png", "frame_000002.exr",
                      "frame_000002.png", "frame_000003.exr", "frame_000003.png"]
     assert read_exr(out / "frame_000002.exr")[0].shape == (64, 96, 3)
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_cli_fails_the_later_of_two_videos_with_one_output_folder(tmp_path, overwrite):
+    """va/clip.mp4 and vb/clip.mp4 would both write out/clip/: vb fails as a whole, va's frames stay va's."""
+    from xfix.exr import read_exr
+
+    for folder, shift in (("va", 3), ("vb", 7)):
+        (tmp_path / folder).mkdir()
+        _write_video(tmp_path / folder / "clip.mp4", shift)
+    out = tmp_path / "out"
+    args = ["hdr", str(tmp_path / "va" / "clip.mp4"), str(tmp_path / "vb" / "clip.mp4"), "-o", str(out)]
+    result = CliRunner().invoke(app, args + overwrite)
+    assert result.exit_code == 1
+    failed = [line for line in result.output.splitlines() if line.startswith("failed")]
+    assert len(failed) == 1 and "vb" in failed[0] and "also the output of" in failed[0]
+    assert sorted(p.name for p in (out / "clip").iterdir()) == [f"frame_00000{k}.exr" for k in (1, 2, 3)]
+    assert not any(line.startswith("skipped") for line in result.output.splitlines())
+    alone = CliRunner().invoke(app, ["hdr", str(tmp_path / "va" / "clip.mp4"), "-o", str(tmp_path / "alone")])
+    assert alone.exit_code == 0
+    for k in (1, 2, 3):  # va's frames, not vb's (moved further) written over them
+        name = f"frame_00000{k}.exr"
+        written, reference = read_exr(out / "clip" / name)[0], read_exr(tmp_path / "alone" / name)[0]
+        np.testing.assert_array_equal(written, reference)
+
+
+def test_cli_fails_the_later_of_two_images_with_one_name(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        _write_png(tmp_path / folder / "x.png", _sun_image())
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["hdr", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out)])
+    assert result.exit_code == 1
+    assert f"failed {tmp_path / 'b' / 'x.png'}" in result.output and "also the output of" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["x.exr"]

@@ -44,7 +44,8 @@ def hdr(
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")] = Path("xfix-hdr"),
     gamma: Annotated[
         float,
-        typer.Option(min=0.1, max=5.0, help="Above 1 brightens reconstructed highlights (1.1-1.3 is good)."),
+        typer.Option(min=0.1, max=5.0,
+                     help="Scales reconstructed highlights: above 1 brighter, below 1 toward the input."),
     ] = 1.0,
     tau: Annotated[
         float, typer.Option(min=0.0, max=0.99, help="Display level where blending in the prediction starts.")
@@ -90,11 +91,16 @@ def hdr(
                 console.print(f"{result.status} {result.source} -> {result.output or '-'} ({detail})",
                               soft_wrap=True, markup=False)
 
-        summary = run_hdr(config, on_result=show)
+        def warn(text: str) -> None:
+            if not quiet:
+                console.print(f"warning {text}", soft_wrap=True, markup=False)
+
+        summary = run_hdr(config, on_result=show, on_warning=warn)
         if not quiet:
             done = sum(r.status == "done" for r in summary.results)
+            warned = f", {len(summary.warnings)} warning(s)" if summary.warnings else ""
             console.print(f"{done} written, {summary.failed} failed, "
-                          f"{len(summary.results) - done - summary.failed} skipped", markup=False)
+                          f"{len(summary.results) - done - summary.failed} skipped{warned}", markup=False)
     raise typer.Exit(EXIT_FAILED if summary.failed else EXIT_OK)
 
 

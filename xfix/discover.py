@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Callable, Sequence, TextIO
 
 # Extension (lower case, with dot) -> the format the decoder and `encode.resolve_format` speak.
 EXTENSION_FORMATS: dict[str, str] = {
@@ -229,18 +229,38 @@ def _discover_folder(
     path: Path, out: _Collector, *, recursive: bool, exclude: tuple[Path, ...], rel_prefix: Path
 ) -> None:
     try:
-        files, warnings = _list_folder(path, recursive=recursive, exclude=exclude)
+        images, warnings = folder_images(path, recursive=recursive, exclude=exclude)
     except OSError as exc:
         out.add_problem(str(path), f"cannot list folder: {exc.strerror or exc}")
         return
     out.warnings.extend(warnings)
-    others = [f for f, rel in files if not out.add_file(f, rel_prefix / rel)]
-    if others:
-        kinds = ", ".join(sorted({f.suffix.lower() or "no extension" for f in others}))
-        out.warnings.append(f"{path}: skipped {len(others)} file(s) that are not images ({kinds})")
-    if len(others) == len(files):
+    for image, rel in images:
+        out.add_file(image, rel_prefix / rel)
+    if not images:
         hint = "" if recursive else " (use -r to include sub-folders)"
         out.warnings.append(f"{path}: no images in this folder{hint}")
+
+
+def _is_image(path: Path) -> bool:
+    return format_of(path) is not None
+
+
+def folder_images(
+    folder: Path, *, is_image: Callable[[Path], bool] = _is_image, recursive: bool = False,
+    exclude: tuple[Path, ...] = (),
+) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """(file, rel_dir) of the images in a folder, in natural order, and the warnings: sub-folders that could
+    not be listed, and one line counting the files that are not images. `is_image` decides (default: the
+    extensions `correct` reads), so a command that reads other files (`xfix hdr`) warns alike.
+
+    Raises OSError when `folder` itself cannot be listed."""
+    files, warnings = _list_folder(folder, recursive=recursive, exclude=exclude)
+    images = [(f, rel) for f, rel in files if is_image(f)]
+    others = [f for f, _ in files if not is_image(f)]
+    if others:
+        kinds = ", ".join(sorted({f.suffix.lower() or "no extension" for f in others}))
+        warnings.append(f"{folder}: skipped {len(others)} file(s) that are not images ({kinds})")
+    return images, warnings
 
 
 def _relative(path: Path, base: Path) -> Path:

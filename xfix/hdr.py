@@ -12,15 +12,17 @@ A failed frame or file is reported and the batch goes on; no partial output is e
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from xfix.errors import DecodeError, InputError, UsageError, XfixError
+from xfix.errors import DecodeError, InputError, UsageError, WriteError, XfixError
+from xfix.outputs import OutputClaims
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
 @dataclass(frozen=True)
 class HdrConfig:
-    """One `xfix hdr` run. `weights` is a key of WEIGHT_SETS; `half` chooses half (else float) EXR samples."""
+    """One `xfix hdr` run. `inputs`: paths, or a single path; `weights` is a key of WEIGHT_SETS; `half`
+    chooses half (else float) EXR samples."""
 
     inputs: tuple[Path, ...]
     out_dir: Path
@@ -48,7 +51,9 @@ class HdrConfig:
     def __post_init__(self) -> None:
         from xfix.exr import COMPRESSIONS
 
-        object.__setattr__(self, "inputs", tuple(Path(p) for p in self.inputs))
+        # A single path is one input (a str would otherwise be taken letter by letter).
+        inputs = (self.inputs,) if isinstance(self.inputs, (str, os.PathLike)) else self.inputs
+        object.__setattr__(self, "inputs", tuple(Path(p) for p in inputs))
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         if self.weights not in WEIGHT_SETS:
             raise UsageError(f"unknown weights {self.weights!r}; valid: {', '.join(WEIGHT_SETS)}")
@@ -63,11 +68,15 @@ class HdrConfig:
 
 @dataclass(frozen=True)
 class Item:
-    """One input: an image (-> `name`.exr) or a video (-> `name`/frame_000001.exr, or at the top)."""
+    """One input: an image (-> `name`.exr) or a video (-> `name`/frame_000001.exr, or at the top).
+
+    problem: set when the input cannot be read at all (the path does not exist); it is reported as a failed
+    input and the batch goes on."""
 
     path: Path
     kind: str  # "image" | "video"
     output: Path  # image: the EXR path relative to the output folder; video: the folder for its frames
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,44 +92,48 @@ class HdrResult:
 @dataclass
 class HdrSummary:
     results: list[HdrResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # inputs skipped while planning (see `plan`)
 
     @property
     def failed(self) -> int:
         return sum(r.status == "failed" for r in self.results)
 
 
-def natural_key(name: str) -> list[object]:
-    from xfix.discover import natural_key as key
-
-    return key(name)
+def _is_frame(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def plan(inputs: tuple[Path, ...]) -> list[Item]:
-    """Images, folders (their images in natural order: frame_2 before frame_10) and videos -> Items.
+def plan(inputs: tuple[Path, ...]) -> tuple[list[Item], list[str]]:
+    """Images, folders (their images in natural order: frame_2 before frame_10) and videos -> (Items,
+    warnings).
 
     A single video input writes frame_NNNNNN.exr at the top of the output folder; several write into
-    sub-folders named after each video. InputError for a missing path or a folder without images."""
+    sub-folders named after each video. As in `xfix correct`, one bad input does not stop the others: a
+    missing path is an Item with its problem; the files of a folder that are not images, and a folder without
+    images, are warnings. Two inputs with the same output (a/x.png and b/x.png, or a/clip.mp4 and
+    b/clip.mp4) are both planned; the run fails the later one (`_Writer.clash`)."""
+    from xfix.discover import folder_images
+
     items: list[Item] = []
+    warnings: list[str] = []
     videos = [p for p in inputs if p.suffix.lower() in VIDEO_EXTENSIONS]
     for path in inputs:
         if path.is_dir():
-            frames = sorted((p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
-                             and p.suffix.lower() in IMAGE_EXTENSIONS), key=lambda p: natural_key(p.name))
-            if not frames:
-                raise InputError("no images in folder", path)
-            items += [Item(p, "image", Path(p.stem + ".exr")) for p in frames]
+            try:
+                frames, notes = folder_images(path, is_image=_is_frame)
+            except OSError as exc:
+                items.append(Item(path, "image", Path(), f"cannot list folder: {exc.strerror or exc}"))
+                continue
+            warnings += notes if frames else [*notes, f"{path}: no images in this folder"]
+            items += [Item(p, "image", Path(p.stem + ".exr")) for p, _ in frames]
         elif not path.exists():
-            raise InputError("file not found", path)
+            items.append(Item(path, "image", Path(), "file not found"))
         elif path.suffix.lower() in VIDEO_EXTENSIONS:
             alone = len(inputs) == 1 and len(videos) == 1
             items.append(Item(path, "video", Path() if alone else Path(path.stem)))
         else:
             items.append(Item(path, "image", Path(path.stem + ".exr")))
-    names = [i.output for i in items if i.kind == "image"]
-    if len(set(names)) != len(names):
-        duplicate = next(n for n in names if names.count(n) > 1)
-        raise UsageError(f"two inputs would both write {duplicate}; give them in separate runs")
-    return items
+    return items, warnings
 
 
 # ---------------------------------------------------------------- reading frames
@@ -212,29 +225,65 @@ def _png_bytes(image: np.ndarray) -> bytes:
 
 
 class _Writer:
-    """EXR (+ preview) outputs of a run: skip existing files unless overwrite, write atomically."""
+    """EXR (+ preview) outputs of a run. All of a frame's files are checked before any is written: one that
+    would replace an input of the run fails the frame, an existing one skips it (unless overwrite); then they
+    are written atomically, all or none."""
 
-    def __init__(self, config: HdrConfig):
+    def __init__(self, config: HdrConfig, inputs: Iterable[Path]):
         self.config = config
+        self.claims = OutputClaims(inputs)
 
-    def target(self, relative: Path) -> Path:
-        return self.config.out_dir / relative
+    def clash(self, item: Item) -> str | None:
+        """Why `item` may write nothing at all, or None: an earlier input of the run writes the same EXR or,
+        for a video, into the same folder (the later one's frames would be skipped, or mixed in)."""
+        output = self.config.out_dir / item.output
+        owner = self.claims.owner(item.path, output)
+        if owner is None:
+            return None
+        return f"{output} is also the output of {owner}; give them in separate runs"
 
-    def exists(self, relative: Path) -> bool:
-        return not self.config.overwrite and self.target(relative).exists()
+    def targets(self, relative: Path) -> list[Path]:
+        """The files one frame writes: its EXR, and with --preview its tone-mapped PNG."""
+        exr = self.config.out_dir / relative
+        return [exr, exr.with_suffix(".png")] if self.config.preview else [exr]
 
-    def write(self, relative: Path, hdr: np.ndarray, attributes: dict[str, Any]) -> np.ndarray | None:
-        from xfix.exr import write_exr
+    def refusal(self, source: Path, targets: list[Path]) -> str | None:
+        """Why `targets` must not be written for `source`, or None: one of them is an input of the run."""
+        for target in targets:
+            replaced = self.claims.replaced_input(source, target)
+            if replaced is not None:
+                whose = "the input" if replaced == source else f"the input {replaced}"
+                return f"{target} would replace {whose}; choose another -o folder"
+        return None
+
+    def existing(self, targets: list[Path]) -> Path | None:
+        """The first target already on disk, unless overwrite (a frame with one is skipped, not half-done)."""
+        if self.config.overwrite:
+            return None
+        return next((t for t in targets if os.path.lexists(t)), None)
+
+    def write(self, targets: list[Path], hdr: np.ndarray, attributes: dict[str, Any]) -> np.ndarray | None:
+        """Encode the frame's files, then write them; should a later one fail, those written here are removed
+        again (without overwrite nothing was there before), so a frame is left whole or absent."""
+        from xfix.exr import encode_exr
         from xfix.write import ensure_folder, write_atomic
 
-        path = self.target(relative)
-        ensure_folder(path.parent)
-        write_exr(path, hdr, half=self.config.half, compression=self.config.compression,
-                  attributes=attributes, overwrite=self.config.overwrite)
-        if not self.config.preview:
-            return None
-        preview = tone_map(hdr)
-        write_atomic(path.with_suffix(".png"), _png_bytes(preview), overwrite=self.config.overwrite)
+        config = self.config
+        preview = tone_map(hdr) if config.preview else None
+        files = [encode_exr(hdr, half=config.half, compression=config.compression, attributes=attributes)]
+        if preview is not None:
+            files.append(_png_bytes(preview))
+        ensure_folder(targets[0].parent)
+        written: list[Path] = []
+        try:
+            for target, data in zip(targets, files):
+                write_atomic(target, data, overwrite=config.overwrite)
+                written.append(target)
+        except BaseException:
+            if not config.overwrite:
+                for target in written:
+                    target.unlink(missing_ok=True)
+            raise
         return preview
 
 
@@ -245,32 +294,43 @@ def _attributes(config: HdrConfig, source: Path, extra: dict[str, Any]) -> dict[
             "xfixGamma": float(config.gamma), "xfixTau": float(config.tau), **extra}  # fmt: skip
 
 
-def _one(config, writer, reconstructor, source: str, relative: Path, load: Callable[[], tuple]) -> tuple:
-    """Reconstruct and write one frame; (HdrResult, preview or None)."""
-    if writer.exists(relative):
-        return HdrResult(source, writer.target(relative), "skipped", "output exists (use --overwrite)"), None
+def _one(writer: _Writer, reconstructor, path: Path, source: str, relative: Path,
+         load: Callable[[], tuple]) -> tuple:
+    """Reconstruct and write one frame of the input `path` (`source` names the frame); (HdrResult, preview
+    or None)."""
+    targets = writer.targets(relative)
+    refusal = writer.refusal(path, targets)
+    if refusal is not None:
+        return HdrResult(source, None, "failed", refusal), None
+    existing = writer.existing(targets)
+    if existing is not None:
+        return HdrResult(source, targets[0], "skipped", f"{existing} exists (use --overwrite)"), None
     start = perf_counter()
     try:
         linear, attributes = load()
         hdr = reconstruct(reconstructor, linear)
-        preview = writer.write(relative, hdr, attributes)
+        preview = writer.write(targets, hdr, attributes)
     except XfixError as error:
         return HdrResult(source, None, "failed", error.message if error.path else str(error)), None
     peak = float(hdr.max()) if hdr.size else 0.0
-    return HdrResult(source, writer.target(relative), "done", "", perf_counter() - start, peak), preview
+    return HdrResult(source, targets[0], "done", "", perf_counter() - start, peak), preview
 
 
 def run_hdr(config: HdrConfig, *, on_result: Callable[[HdrResult], None] | None = None,
-            reconstructor: Any = None) -> HdrSummary:
+            on_warning: Callable[[str], None] | None = None, reconstructor: Any = None) -> HdrSummary:
     """Reconstruct every input frame of `config`; returns the summary (failed frames counted, not raised).
 
-    UsageError / ProfileError for a bad request (raised before anything is written)."""
-    items = plan(config.inputs)
+    on_warning(text) hears of the inputs skipped while planning (also in the summary's warnings).
+    UsageError / ProfileError for a bad request, no inputs among them (raised before anything is written)."""
+    items, warnings = plan(config.inputs)
     if not items:
-        raise UsageError("no inputs")
+        raise UsageError("no inputs" + (f" ({warnings[0]})" if warnings else ""))
     reconstructor = reconstructor or load_reconstructor(config.weights, gamma=config.gamma, tau=config.tau,
                                                         device=config.device)
-    writer, summary = _Writer(config), HdrSummary()
+    writer, summary = _Writer(config, (item.path for item in items)), HdrSummary(warnings=warnings)
+    for warning in warnings:
+        if on_warning:
+            on_warning(warning)
 
     def report(result: HdrResult) -> None:
         summary.results.append(result)
@@ -278,12 +338,15 @@ def run_hdr(config: HdrConfig, *, on_result: Callable[[HdrResult], None] | None 
             on_result(result)
 
     for item in items:
-        if item.kind == "image":
+        problem = item.problem or writer.clash(item)
+        if problem is not None:
+            report(HdrResult(str(item.path), None, "failed", problem))
+        elif item.kind == "image":
             def load(path=item.path):
                 linear, exif = read_image(path, config.max_megapixels)
                 return linear, _attributes(config, path, exif)
 
-            report(_one(config, writer, reconstructor, str(item.path), item.output, load)[0])
+            report(_one(writer, reconstructor, item.path, str(item.path), item.output, load)[0])
         else:
             _run_video(config, writer, reconstructor, item, report)
     return summary
@@ -293,7 +356,7 @@ def _run_video(config: HdrConfig, writer: _Writer, reconstructor: Any, item: Ite
     from xfix.colour import srgb_decode
 
     previews: list[np.ndarray] = []
-    count = 0
+    count, unreadable = 0, ""
     try:
         for index, frame in enumerate(video_frames(item.path), start=1):
             count = index
@@ -303,25 +366,34 @@ def _run_video(config: HdrConfig, writer: _Writer, reconstructor: Any, item: Ite
                 return linear, _attributes(config, item.path, {"xfixFrame": index})
 
             relative = item.output / f"frame_{index:06d}.exr"
-            result, preview = _one(config, writer, reconstructor, f"{item.path}#{index}", relative, load)
+            result, preview = _one(writer, reconstructor, item.path, f"{item.path}#{index}", relative, load)
             report(result)
             if preview is not None:
                 previews.append(preview)
     except XfixError as error:
-        report(HdrResult(f"{item.path}#{count + 1}", None, "failed", error.message))
+        if count == 0:  # the video as a whole failed: one line below, not a frame's line as well
+            unreadable = error.message
+        else:
+            report(HdrResult(f"{item.path}#{count + 1}", None, "failed", error.message))
     if count == 0:
-        report(HdrResult(str(item.path), None, "failed", "no frames could be read"))
+        report(HdrResult(str(item.path), None, "failed", unreadable or "no frames could be read"))
     if config.preview and previews:
-        _write_preview_video(config, item, previews)
+        try:
+            _write_preview_video(config, writer, item, previews)
+        except XfixError as error:  # one line like any other output, not the end of the batch
+            report(HdrResult(f"{item.path} (preview video)", None, "failed", str(error)))
 
 
-def _write_preview_video(config: HdrConfig, item: Item, previews: list[np.ndarray]) -> None:
-    """The tone-mapped frames as an MP4 (H.264) next to the EXR frames."""
+def _write_preview_video(config: HdrConfig, writer: _Writer, item: Item, previews: list[np.ndarray]) -> None:
+    """The tone-mapped frames as an MP4 (H.264) next to the EXR frames; WriteError when it cannot be."""
     import imageio
 
     from xfix.write import write_atomic
 
     target = config.out_dir / item.output / f"{item.path.stem}_preview.mp4"
+    refusal = writer.refusal(item.path, [target])
+    if refusal is not None:
+        raise WriteError(refusal)
     with tempfile.TemporaryDirectory(prefix="xfix-mp4-") as folder:
         path = Path(folder) / "preview.mp4"
         with imageio.get_writer(str(path), format="FFMPEG", fps=video_fps(item.path), codec="libx264",

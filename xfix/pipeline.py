@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from xfix.discover import Job
 from xfix.errors import UsageError, XfixError
-from xfix.outputs import format_for_extension, output_format, output_path
+from xfix.outputs import OutputClaims, format_for_extension, output_format, output_path
 from xfix.profile_choice import resolve_correction_profile
 
 logger = logging.getLogger(__name__)
@@ -253,7 +253,7 @@ class _Batch:
         self.profile = profile
         self.corrector = corrector
         self.raise_errors = raise_errors
-        self.planned: dict[Path, Path] = {}  # resolved output -> the input it belongs to
+        self.claims = OutputClaims()
 
     @property
     def device(self) -> str:
@@ -320,11 +320,10 @@ class _Batch:
 
     def _refusal(self, job: Job, output: Path) -> str | None:
         """Why `output` must not be written for `job`, or None: it is the input, or another input's output."""
-        key = output.resolve()
-        if key == job.input.resolve():
+        if self.claims.replaced_input(job.input, output) is not None:
             return "the output would replace the input; choose another -o folder or a --suffix"
-        other = self.planned.setdefault(key, job.input)
-        if other != job.input:
+        other = self.claims.owner(job.input, output)
+        if other is not None:
             return f"{output} is also the output of {other}; use --suffix or separate folders"
         return None
 
