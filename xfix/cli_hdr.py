@@ -44,8 +44,7 @@ def hdr(
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")] = Path("xfix-hdr"),
     gamma: Annotated[
         float,
-        typer.Option(min=0.1, max=5.0,
-                     help="Scales reconstructed highlights: above 1 brighter, below 1 toward the input."),
+        typer.Option(min=0.1, max=5.0, help="Above 1 brightens reconstructed highlights (1.1-1.3 is good)."),
     ] = 1.0,
     tau: Annotated[
         float, typer.Option(min=0.0, max=0.99, help="Display level where blending in the prediction starts.")

@@ -6,16 +6,15 @@ connections predicts log radiance. Only where the input is near saturation does 
 
     a = max(0, max_c(D) - tau) / (1 - tau)                  (the paper's mask, tau = 0.95)
     H = (1 - a) * f^-1(D) + a * exp(y)                       f^-1: the sRGB decoding
-    y = log f^-1(D) + g * max(0, r(D))                       r: the network's residual
+    y = max(g * log f^-1(D^(1/g)) + g * r(D^(1/g)), log f^-1(D))   r: the network's residual
 
 The network predicts a residual r over log f^-1(D), and its last layer starts at zero, so an untrained network
 returns the naive reconstruction (inverse curve, nothing filled in). A clipped pixel was at least as bright as
-recorded, so a negative residual is dropped: the reconstruction never falls below the input. `gamma` (g)
-scales what remains, the highlight's excess in stops: g > 1 brightens, g < 1 dims toward the input, g = 1
-changes nothing, and the brightness only grows with g. The paper's control, y = g * y(D^(1/g)), feeds the
-network D^(1/g), a flattened photo on which these weights predict less and less (the default weights, from
-g = 2, nothing above the clip level on a clipped sun), and g then amplified that shortfall: at g = 5 nearly
-every clipped pixel came out darker than the input.
+recorded, so the prediction never goes below log f^-1(D): these weights put some clipped pixels below the
+input's white. `gamma` (g) is the paper's control trick, y = f(x^(1/g))^g in the log domain: the network sees
+the photo through another camera curve, and g > 1 brightens reconstructed highlights, g = 1 changes nothing
+(1.1-1.3 is the paper's range). Far outside it the network sees photos unlike its training data; with the
+shipped weights, from about g = 2 it predicts nothing above the input and the floor holds the output there.
 
 The recipe's loss is L1 in the log domain weighted by the mask (the paper's L2 is the `saturated_loss` option:
 on held-out scenes it over-brightened large clipped skies), plus a small unweighted L1 term that keeps the
@@ -125,9 +124,13 @@ class HDRCNN(nn.Module):
         x = torch.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0).clamp(0.0, 1.0)  # (B, 3, H, W)
         display = srgb_encode(x)  # the values the file stored (B, 3, H, W)
         mask = saturation_mask(display, self.tau)  # (B, 1, H, W)
-        excess = self.residual(display).clamp(min=0.0)  # never below the recorded value
-        log_prediction = torch.log(srgb_decode(display) + EPS) + self.gamma * excess
-        return blend(x, log_prediction, mask)
+        recorded = torch.log(srgb_decode(display) + EPS)
+        if self.gamma == 1.0:
+            log_prediction = self.predict_log(display)
+        else:  # y = f(x^(1/g))^g, in the log domain
+            log_prediction = self.gamma * self.predict_log(display ** (1.0 / self.gamma))
+        # a clipped pixel was at least as bright as recorded
+        return blend(x, torch.maximum(log_prediction, recorded), mask)
 
 
 def build(settings: Mapping[str, Any]) -> HDRCNN:
