@@ -122,6 +122,18 @@ def test_output_equal_to_input_is_refused(sources):
     assert source.read_bytes() == original
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_output_that_is_another_input_of_the_batch_is_refused_even_with_overwrite(tmp_path, dry_run):
+    png = fixtures.make_png16(tmp_path / "a.png")
+    jpeg = fixtures.make_jpeg(tmp_path / "a.jpg")
+    original = jpeg.read_bytes()
+    results = run([png, jpeg], tmp_path, fmt="jpeg", overwrite=True, dry_run=dry_run).results
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert f"would replace the input {jpeg}" in results[0].error
+    assert "the output would replace the input" in results[1].error
+    assert jpeg.read_bytes() == original
+
+
 def test_outputs_that_collide_fail_the_later_file(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

@@ -67,6 +67,12 @@ def format_of(path: Path | str) -> str | None:
     return EXTENSION_FORMATS.get(Path(path).suffix.lower())
 
 
+def real_path(path: Path | str) -> Path:
+    """The absolute path with symbolic links followed, never raising: unlike Path.resolve, a symlink loop
+    or a dangling link stays as named, so one bad link cannot stop a batch."""
+    return Path(os.path.realpath(path))
+
+
 def natural_key(name: str) -> list[object]:
     """Sort key that orders digits by value: IMG_2 before IMG_10 (case-insensitive otherwise)."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]

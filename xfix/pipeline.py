@@ -20,7 +20,7 @@ from time import perf_counter
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
-from xfix.discover import Job
+from xfix.discover import Job, real_path
 from xfix.errors import UsageError, XfixError
 from xfix.outputs import format_for_extension, output_format, output_path
 from xfix.profile_choice import resolve_profile
@@ -241,6 +241,11 @@ class _Batch:
         self.corrector = corrector
         self.raise_errors = raise_errors
         self.planned: dict[Path, Path] = {}  # resolved output -> the input it belongs to
+        # Every input of the batch, resolved: no output may take the place of any of them, not only its own
+        # (a.png -> a.jpg would otherwise replace the input a.jpg before a.jpg's turn comes).
+        self.inputs: dict[Path, Path] = {
+            real_path(j.input): j.input for j in config.jobs if j.problem is None
+        }
 
     @property
     def device(self) -> str:
@@ -306,10 +311,14 @@ class _Batch:
         return _one_line(f"internal error ({type(error).__name__}: {error}); --debug shows the traceback")
 
     def _refusal(self, job: Job, output: Path) -> str | None:
-        """Why `output` must not be written for `job`, or None: it is the input, or another input's output."""
-        key = output.resolve()
-        if key == job.input.resolve():
+        """Why `output` must not be written for `job`, or None: it is the input, another input of the batch,
+        or another input's output."""
+        key = real_path(output)
+        replaced = self.inputs.get(key)
+        if replaced is not None and key == real_path(job.input):
             return "the output would replace the input; choose another -o folder or a --suffix"
+        if replaced is not None:
+            return f"{output} would replace the input {replaced}; choose another -o folder or a --suffix"
         other = self.planned.setdefault(key, job.input)
         if other != job.input:
             return f"{output} is also the output of {other}; use --suffix or separate folders"
