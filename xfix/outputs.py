@@ -24,6 +24,17 @@ def output_path(job: Job, config: CorrectConfig) -> Path:
     return config.out_dir / job.rel_dir / (job.input.stem + config.suffix + ext)
 
 
+def planned_files(output: Path, config: CorrectConfig) -> tuple[Path, ...]:
+    """Every file a job writes: the image at `output`, its sidecars, then each variant and its sidecars.
+    All follow the image's rules: never replacing an input, kept unless --overwrite, no two jobs' alike."""
+    from xfix.sidecars import sidecar_path, variant_path
+
+    images = [output] + [variant_path(output, k) for k in range(1, config.variants + 1)]
+    return tuple(
+        path for image in images for path in (image, *(sidecar_path(image, k) for k in config.sidecars))
+    )
+
+
 def output_format(job: Job, config: CorrectConfig) -> str:
     """jpeg | tiff | png for this job. "same" follows the input's extension, known before decoding, so the
     output name and its contents always agree (a JPEG misnamed .tif still gives a .tif)."""

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from xfix.discover import Job, real_path
 from xfix.errors import UsageError, XfixError
-from xfix.outputs import format_for_extension, output_format, output_path
+from xfix.outputs import format_for_extension, output_format, output_path, planned_files
 from xfix.profile_choice import resolve_profile
 
 logger = logging.getLogger(__name__)
@@ -278,16 +278,18 @@ class _Batch:
             return result("failed", None, error=job.problem)
         try:
             output = output if output is not None else output_path(job, self.config)
-            refusal = self._refusal(job, output)
+            files = planned_files(output, self.config)
+            refusal = self._refusal(job, files)
             if refusal is not None:
                 raise UsageError(refusal, job.input)
         except Exception as error:
             return result("failed", None, error=self._failure(error, job))
-        if os.path.lexists(output) and not self.config.overwrite:
-            return result("skipped", output, note=f"{output} exists (--overwrite replaces it)")
+        existing = [f for f in files if os.path.lexists(f)]
+        if existing and not self.config.overwrite:  # a sidecar too: NAME.xmp may be Lightroom's, not ours
+            return result("skipped", output, note=f"{existing[0]} exists (--overwrite replaces it)")
         if self.config.dry_run:
-            verb = "replace" if os.path.lexists(output) else "write"
-            return result("dry-run", output, note=f"would {verb} {output}")
+            plan = ", ".join(f"{'replace' if f in existing else 'write'} {f}" for f in files)
+            return result("dry-run", output, note=f"would {plan}")
         corrector = self._corrector()  # not caught: a profile that cannot load would fail every file alike
         try:
             warnings, megapixels, notes, strength = self._process(job, output, corrector)
@@ -310,18 +312,21 @@ class _Batch:
         logger.debug("unexpected error on %s", job.input, exc_info=error)
         return _one_line(f"internal error ({type(error).__name__}: {error}); --debug shows the traceback")
 
-    def _refusal(self, job: Job, output: Path) -> str | None:
-        """Why `output` must not be written for `job`, or None: it is the input, another input of the batch,
-        or another input's output."""
-        key = real_path(output)
-        replaced = self.inputs.get(key)
-        if replaced is not None and key == real_path(job.input):
-            return "the output would replace the input; choose another -o folder or a --suffix"
-        if replaced is not None:
-            return f"{output} would replace the input {replaced}; choose another -o folder or a --suffix"
-        other = self.planned.setdefault(key, job.input)
-        if other != job.input:
-            return f"{output} is also the output of {other}; use --suffix or separate folders"
+    def _refusal(self, job: Job, files: Sequence[Path]) -> str | None:
+        """Why `files` (a job's image and side files) must not be written for `job`, or None: one is the
+        input, another input of the batch, or another input's output. They are claimed only all together, so
+        a refused job takes no name from a later one."""
+        keys = [real_path(f) for f in files]
+        for path, key in zip(files, keys):
+            replaced = self.inputs.get(key)
+            if replaced is not None and key == real_path(job.input):
+                return "the output would replace the input; choose another -o folder or a --suffix"
+            if replaced is not None:
+                return f"{path} would replace the input {replaced}; choose another -o folder or a --suffix"
+            other = self.planned.get(key, job.input)
+            if other != job.input:
+                return f"{path} is also the output of {other}; use --suffix or separate folders"
+        self.planned.update(dict.fromkeys(keys, job.input))
         return None
 
     def _process(self, job: Job, output: Path, corrector: Any) -> tuple[list[str], float, str | None, float]:
@@ -381,7 +386,8 @@ class _Batch:
             from xfix.sidecars import write_sidecars
 
             write_sidecars(
-                config.sidecars, corrector, frame, output, source=job.input, strength=corrected.strength
+                config.sidecars, corrector, frame, output, source=job.input, strength=corrected.strength,
+                overwrite=config.overwrite,
             )
         return warnings
 
