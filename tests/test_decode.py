@@ -303,6 +303,13 @@ def test_signature_wins_over_extension(tmp_path):
     assert decode(tmp_path / "a.png").source.format == "jpeg"
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_is_refused_without_being_opened(tmp_path):
+    with fx.fifo_with_standby_writer(tmp_path / "pipe.jpg") as fifo:
+        with pytest.raises(InputError, match=r"not a regular file \(a FIFO\)"):
+            decode(fifo)
+
+
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(InputError, match="file not found"):
         decode(tmp_path / "nope.jpg")
