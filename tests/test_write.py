@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 
 import pytest
 
 from xfix import write
+from xfix.cli_common import Terminated
 from xfix.errors import WriteError
 
 
@@ -53,7 +55,9 @@ def test_file_created_by_someone_else_during_the_write_is_not_clobbered(tmp_path
     assert target.read_bytes() == b"theirs" and _leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+@pytest.mark.parametrize(
+    "failure", [OSError(28, "No space left on device"), KeyboardInterrupt(), Terminated(signal.SIGTERM)]
+)  # Terminated: what `xfix correct`'s SIGTERM/SIGHUP handler raises
 def test_failure_mid_write_leaves_no_temporary_and_no_target(tmp_path, monkeypatch, failure):
     target = tmp_path / "out.jpg"
 

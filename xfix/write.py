@@ -3,7 +3,8 @@
 The data goes to a hidden temporary file in the output folder (same file system, so the final step is a
 rename), is flushed and fsync'ed, then takes the target's name in one step. An interrupted or failed write
 therefore leaves either the old state or the complete new file, never a truncated output; the temporary file
-is removed on any exception, KeyboardInterrupt included. Without `overwrite` an existing file is never
+is removed on any exception, KeyboardInterrupt included (and `xfix correct` turns SIGTERM and SIGHUP into one,
+`cli_common.Terminated`). Without `overwrite` an existing file is never
 replaced, even if another process creates it while we write (a hard link, which fails if the name exists,
 instead of a rename).
 """
