@@ -163,6 +163,10 @@ def test_output_equal_to_input_is_refused(shoot):
         ["--device", "tpu"],
         ["--bits", "12"],
         ["--format", "jpeg", "--bits", "16"],
+        ["--profile", "classic", "--set", "foo=bar"],
+        ["--profile", "msec", "--pyramid-scale", "1,1,1,1,1,1,1,1,1"],
+        ["--profile", "classic", "--fusion"],  # msec's option, refused like --edits is
+        ["--profile", "classic", "--pyramid-scale", "1,1,1,1"],
     ],
 )
 def test_usage_errors_exit_2_without_traceback(shoot, tmp_path, args):

@@ -320,14 +320,56 @@ def _check_strength(strength: float) -> None:
 
 
 def _merged_settings(arch: Any, profile: Profile, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Architecture defaults < profile [settings] < overrides; a key the architecture lacks is an error."""
-    settings = {**arch.defaults, **profile.settings, **overrides}
+    """Architecture defaults < profile [settings] < overrides. A key the architecture lacks is an error: a
+    ProfileError in the profile file, a UsageError in the overrides (the command line's --set and flags), as
+    is an override of another kind than its default (--fusion's true for classic's fusion share)."""
+    problem = _unknown_settings(arch, profile.settings)
+    if problem is not None:
+        raise ProfileError(problem, profile.path)
+    problem = _unknown_settings(arch, overrides) or _mismatched_override(arch, overrides)
+    if problem is not None:
+        raise UsageError(problem)
+    return {**arch.defaults, **profile.settings, **overrides}
+
+
+def _unknown_settings(arch: Any, settings: Mapping[str, Any]) -> str | None:
+    """Why `settings` do not fit the architecture's, or None (an architecture without defaults takes any)."""
     unknown = sorted(set(settings) - set(arch.defaults))
-    if arch.defaults and unknown:
-        valid = ", ".join(sorted(arch.defaults))
-        message = f"unknown setting(s) {', '.join(unknown)} for {arch.name}; valid: {valid}"
-        raise ProfileError(message, profile.path)
-    return settings
+    if not arch.defaults or not unknown:
+        return None
+    valid = ", ".join(sorted(arch.defaults))
+    return f"unknown setting(s) {', '.join(unknown)} for {arch.name}; valid: {valid}"
+
+
+def _kind(value: Any) -> str:
+    """What sort of value a setting holds, in words; int and float are both "a number"."""
+    if isinstance(value, bool):  # before int: bool is an int in Python
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "text" if isinstance(value, str) else type(value).__name__
+
+
+def _mismatched_override(arch: Any, overrides: Mapping[str, Any]) -> str | None:
+    """Why an override is not the kind of value its default is, or None (a None default takes anything)."""
+    for key, value in overrides.items():
+        default = arch.defaults.get(key)
+        if default is not None and _kind(value) != _kind(default):
+            return f"setting {key} of {arch.name} takes {_kind(default)} (default {default!r}), got {value!r}"
+    return None
+
+
+def _build(arch: Any, profile: Profile, settings: Mapping[str, Any], overrides: Mapping[str, Any]) -> Any:
+    """arch.build(settings). A ValueError is a value out of range (pyramid_scale of the wrong length): the
+    command line's fault (UsageError) when it overrode settings, else the profile file's (ProfileError)."""
+    try:
+        return arch.build(settings)
+    except ValueError as exc:
+        if overrides:
+            raise UsageError(f"bad setting for {arch.name}: {exc}") from None
+        raise ProfileError(f"bad setting for {arch.name}: {exc}", profile.path) from None
 
 
 def _checked_inference(arch: Any, profile: Profile, overrides: Mapping[str, Any]) -> Inference:
@@ -412,7 +454,7 @@ class Corrector:
         torch_device = device if isinstance(device, torch.device) else select_device(device)
         if arch.learned and profile.weights is None:
             raise ProfileError(f"{arch.name} learns, but the profile names no weights", profile.path)
-        model = arch.build(settings)
+        model = _build(arch, profile, settings, settings_overrides or {})
         try:
             model.load_state_dict(load_weights(profile), strict=True)
         except RuntimeError as exc:
