@@ -20,6 +20,7 @@ from time import perf_counter
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
+from xfix import write
 from xfix.discover import Job, real_path
 from xfix.errors import UsageError, XfixError
 from xfix.outputs import format_for_extension, output_format, output_path, planned_files
@@ -241,6 +242,7 @@ class _Batch:
         self.corrector = corrector
         self.raise_errors = raise_errors
         self.planned: dict[Path, Path] = {}  # resolved output -> the input it belongs to
+        self.plan_checked = False  # --dry-run: the profile passed the checks of loading it (plan_corrector)
         # Every input of the batch, resolved: no output may take the place of any of them, not only its own
         # (a.png -> a.jpg would otherwise replace the input a.jpg before a.jpg's turn comes).
         self.inputs: dict[Path, Path] = {
@@ -267,6 +269,25 @@ class _Batch:
                 check_sidecars(self.config.sidecars, self.corrector, variants=self.config.variants)
         return self.corrector
 
+    def _check_corrector(self) -> None:
+        """For --dry-run: what `_corrector` would refuse (device, settings, sidecars for this profile), once,
+        without reading the weights."""
+        if self.plan_checked or self.corrector is not None:
+            return
+        from xfix.profile import plan_corrector
+
+        plan = plan_corrector(
+            self.profile,
+            device=self.config.device,
+            settings_overrides=dict(self.config.settings),
+            inference_overrides=dict(self.config.inference),
+        )
+        if self.config.sidecars or self.config.variants:
+            from xfix.sidecars import check_sidecars
+
+            check_sidecars(self.config.sidecars, plan, variants=self.config.variants)
+        self.plan_checked = True
+
     def run(self, job: Job, *, output: Path | None = None) -> FileResult:
         start = perf_counter()
 
@@ -288,6 +309,11 @@ class _Batch:
         if existing and not self.config.overwrite:  # a sidecar too: NAME.xmp may be Lightroom's, not ours
             return result("skipped", output, note=f"{existing[0]} exists (--overwrite replaces it)")
         if self.config.dry_run:
+            self._check_corrector()  # not caught, as loading it is not in a real run
+            try:
+                write.check_folder(output.parent)  # what ensure_folder would refuse
+            except XfixError as error:
+                return result("failed", None, error=self._failure(error, job))
             plan = ", ".join(f"{'replace' if f in existing else 'write'} {f}" for f in files)
             return result("dry-run", output, note=f"would {plan}")
         corrector = self._corrector()  # not caught: a profile that cannot load would fail every file alike
@@ -332,7 +358,7 @@ class _Batch:
     def _process(self, job: Job, output: Path, corrector: Any) -> tuple[list[str], float, str | None, float]:
         """Decode, correct, encode and write one file. Returns (metadata warnings, megapixels, notes of the
         stages' assumptions, e.g. "assumed sRGB", the share of the correction applied). Raises XfixError."""
-        from xfix import decode, linearize, write
+        from xfix import decode, linearize
 
         config = self.config
         write.ensure_folder(output.parent)  # before the work: an unwritable output folder fails fast
@@ -394,7 +420,7 @@ class _Batch:
     def _store(self, job: Job, output: Path, data: bytes, fmt: str) -> list[str]:
         """Copy the input's metadata into the encoded `data`, write it atomically; returns the metadata
         warnings."""
-        from xfix import __version__, metadata, write
+        from xfix import __version__, metadata
 
         config = self.config
         software = f"xfix {__version__} ({self.profile.name})"

@@ -407,6 +407,48 @@ def _load_second_opinion(profile: Profile, inference: Inference, device: Any) ->
     return Corrector.load(other, device=device, inference_overrides={"second_opinion": None})
 
 
+class CorrectorPlan(NamedTuple):
+    """What `Corrector.load` has checked before it reads the weights: the model is built, on the CPU, with
+    untrained weights."""
+
+    profile: Profile
+    architecture: Any
+    model: Any
+    device: Any  # torch.device
+    settings: Mapping[str, Any]
+    inference: Inference
+
+
+def plan_corrector(
+    profile: Profile | str,
+    *,
+    device: Any = "auto",
+    settings_overrides: Mapping[str, Any] | None = None,
+    inference_overrides: Mapping[str, Any] | None = None,
+    architecture: Any = None,
+) -> CorrectorPlan:
+    """Every check of `Corrector.load` short of the weights (arguments as there): the architecture, the
+    settings and inference overrides, the device, the model built. `--dry-run` runs it to fail as the real
+    run would, without reading weights. Raises ProfileError or UsageError."""
+    import torch
+
+    from xfix.archs import get_architecture
+    from xfix.devices import select_device
+
+    profile = load_profile(profile) if isinstance(profile, str) else profile
+    arch = architecture or get_architecture(profile.architecture)
+    if (arch.name, arch.encoding) != (profile.architecture, profile.encoding):
+        wanted, got = f"{profile.architecture} on {profile.encoding}", f"{arch.name} on {arch.encoding}"
+        raise ProfileError(f"profile wants {wanted}, got {got}", profile.path)
+    settings = _merged_settings(arch, profile, settings_overrides or {})
+    inference = _checked_inference(arch, profile, inference_overrides or {})
+    torch_device = device if isinstance(device, torch.device) else select_device(device)
+    if arch.learned and profile.weights is None:
+        raise ProfileError(f"{arch.name} learns, but the profile names no weights", profile.path)
+    model = _build(arch, profile, settings, settings_overrides or {})
+    return CorrectorPlan(profile, arch, model, torch_device, settings, inference)
+
+
 class Corrector:
     """A profile loaded on a device, ready to correct Frames. Build it with `Corrector.load`."""
 
@@ -439,31 +481,20 @@ class Corrector:
         encoding must match the profile's.
         Raises ProfileError (profile, architecture, weights) or UsageError (device, overrides).
         """
-        import torch
-
-        from xfix.archs import get_architecture
-        from xfix.devices import select_device
-
-        profile = load_profile(profile) if isinstance(profile, str) else profile
-        arch = architecture or get_architecture(profile.architecture)
-        if (arch.name, arch.encoding) != (profile.architecture, profile.encoding):
-            wanted, got = f"{profile.architecture} on {profile.encoding}", f"{arch.name} on {arch.encoding}"
-            raise ProfileError(f"profile wants {wanted}, got {got}", profile.path)
-        settings = _merged_settings(arch, profile, settings_overrides or {})
-        inference = _checked_inference(arch, profile, inference_overrides or {})
-        torch_device = device if isinstance(device, torch.device) else select_device(device)
-        if arch.learned and profile.weights is None:
-            raise ProfileError(f"{arch.name} learns, but the profile names no weights", profile.path)
-        model = _build(arch, profile, settings, settings_overrides or {})
+        plan = plan_corrector(
+            profile, device=device, settings_overrides=settings_overrides,
+            inference_overrides=inference_overrides, architecture=architecture,
+        )
+        profile, arch, model = plan.profile, plan.architecture, plan.model
         try:
             model.load_state_dict(load_weights(profile), strict=True)
         except RuntimeError as exc:
             reason = str(exc).splitlines()[0]
             raise ProfileError(f"weights do not fit {arch.name}: {reason}", profile.path) from None
-        model = model.float().eval().to(torch_device)
-        log.debug("loaded profile %s (%s) on %s", profile.name, arch.name, torch_device)
-        second = _load_second_opinion(profile, inference, torch_device)
-        return cls(profile, arch, model, torch_device, settings, inference, second)
+        model = model.float().eval().to(plan.device)
+        log.debug("loaded profile %s (%s) on %s", profile.name, arch.name, plan.device)
+        second = _load_second_opinion(profile, plan.inference, plan.device)
+        return cls(profile, arch, model, plan.device, plan.settings, plan.inference, second)
 
     def describe(self) -> dict[str, Any]:
         """What was loaded, for `xfix profiles`, --verbose and model cards."""

@@ -23,7 +23,8 @@ _STRIP_HEIGHT = 240
 
 
 def check_sidecars(kinds: Sequence[str], corrector: Any, variants: int = 0) -> None:
-    """UsageError for an unknown kind, or when the profile's model predicts no edit to write (or to vary)."""
+    """UsageError for an unknown kind, or when the profile's model predicts no edit to write (or to vary).
+    corrector: a `profile.Corrector`, or the `profile.CorrectorPlan` a dry run checks."""
     unknown = [k for k in kinds if k not in SIDECARS]
     if unknown:
         raise UsageError(f"unknown sidecar(s) {', '.join(unknown)}; valid: {', '.join(SIDECARS)}")

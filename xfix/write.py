@@ -50,6 +50,25 @@ def ensure_folder(path: Path) -> None:
         raise WriteError("output folder is not a folder", path)
 
 
+def check_folder(path: Path) -> None:
+    """WriteError when `ensure_folder(path)` would fail, found without creating anything (--dry-run): a file
+    where the folder or one of its parents should be, or a folder to write in that is not writable."""
+    path = Path(path)
+    try:
+        nearest = path
+        while not nearest.exists() and nearest != nearest.parent:
+            nearest = nearest.parent
+    except OSError as error:
+        raise WriteError(f"cannot create output folder: {_reason(error)}", path) from None
+    if nearest == path and not path.is_dir():
+        raise WriteError("output folder is a file, not a folder", path)
+    if not nearest.is_dir():
+        raise WriteError("cannot create output folder: a file is in the way", path)
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        verb = "write in" if nearest == path else "create output folder in"
+        raise WriteError(f"cannot {verb} {nearest}: {_REASONS[errno.EACCES]}", path)
+
+
 def _check_target(path: Path, overwrite: bool) -> None:
     folder = path.parent
     if not folder.exists():
