@@ -106,6 +106,15 @@ def test_double_star_glob_needs_recursive_and_mirrors_folders(shoot):
     }
 
 
+def test_quoted_glob_extensions_match_in_any_case(shoot):
+    """As the README's example promises: "**/*.JPG" finds .jpg and .JPG alike, as a folder listing does."""
+    result = discover(["shoot/**/*.JPG"], recursive=True)
+    assert _names(result) == ["IMG_2.jpg", "IMG_10.JPG"]
+    assert [j.problem for j in discover(["shoot/*.png"]).jobs] == ["no file matches this pattern"]
+    assert _names(discover(["shoot/**/*.PNG"], recursive=True)) == ["c.png"]
+    assert _names(discover(["shoot/IMG_1.C[rR]2"])) == ["IMG_1.Cr2"]  # a bracket in the extension is kept
+
+
 def test_stdin_lines_and_nul(shoot):
     lines = io.StringIO("shoot/IMG_2.jpg\r\n\nshoot/day2/b.NEF\n")
     assert _names(discover(["-"], stdin=lines)) == ["IMG_2.jpg", "b.NEF"]

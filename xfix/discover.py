@@ -185,8 +185,18 @@ def _expand(arg: str, *, recursive: bool) -> list[str] | None:
     as in the shell's globstar."""
     if not _GLOB_CHARS.search(arg) or os.path.lexists(arg):
         return None
-    matches = glob.glob(arg, recursive=recursive)
+    matches = glob.glob(_caseless_extension(arg), recursive=recursive)
     return sorted(matches, key=natural_key)
+
+
+def _caseless_extension(pattern: str) -> str:
+    """The pattern with its extension matching in any case, as extensions do in folders: "**/*.JPG" also
+    finds a.jpg ("**/*.[jJ][pP][gG]"). Only a literal extension of letters and digits is rewritten; glob
+    has no case-insensitive mode before Python 3.12's pathlib."""
+    head, dot, ext = pattern.rpartition(".")
+    if not dot or not re.fullmatch(r"[A-Za-z0-9]+", ext):
+        return pattern
+    return head + dot + "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in ext)
 
 
 class _Collector:
