@@ -147,6 +147,13 @@ def test_outputs_that_collide_fail_the_later_file(tmp_path):
     assert [r.status for r in run(jobs, tmp_path / "out2").results] == ["done", "done"]
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_suffix_too_long_for_the_file_system_fails_that_file_clearly(sources, tmp_path, dry_run):
+    result = run([sources["jpeg"]], tmp_path / "out", suffix="a" * 300, dry_run=dry_run).results[0]
+    assert result.status == "failed" and "file name too long" in result.error
+    assert "internal error" not in result.error and not (tmp_path / "out").exists()
+
+
 def test_format_same_follows_the_file_name_even_for_a_misnamed_file(sources, tmp_path):
     misnamed = tmp_path / "really_a_jpeg.png"
     misnamed.write_bytes(sources["jpeg"].read_bytes())

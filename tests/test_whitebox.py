@@ -272,7 +272,8 @@ def test_a_side_file_that_exists_is_kept_unless_overwrite(tmp_path, random_profi
     photo = fixtures.make_jpeg(tmp_path / "IMG.jpg")
     mine = tmp_path / "IMG.xmp"
     mine.write_text("mine\n")
-    args = ("correct", photo, "-o", tmp_path, "--format", "png", "--profile", random_profile, "--xmp", "--json")
+    args = ("correct", photo, "-o", tmp_path, "--format", "png", "--profile", random_profile, "--xmp",
+            "--json")
     result = _invoke(*args)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["status"] == "skipped" and f"{mine} exists" in result.output

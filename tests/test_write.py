@@ -153,3 +153,15 @@ def test_permission_denied_is_a_clear_write_error(tmp_path, monkeypatch):
     with pytest.raises(WriteError, match="permission denied") as info:
         write.write_atomic(tmp_path / "out.jpg", b"x", overwrite=False)
     assert info.value.path == tmp_path / "out.jpg"
+
+
+def test_a_name_too_long_is_a_write_error_found_before_the_work(tmp_path):
+    target = tmp_path / ("u" + "a" * 300 + ".jpg")
+    with pytest.raises(WriteError, match="file name too long"):
+        write.check_name(target)
+    with pytest.raises(WriteError, match="file name too long"):  # not an OSError from looking it up
+        write.write_atomic(target, b"x", overwrite=False)
+    write.check_name(tmp_path / ("a" * 200 + ".jpg"))  # leaves room for the temporary file's longer name
+    with pytest.raises(WriteError, match="at most"):
+        write.check_name(tmp_path / ("a" * 240 + ".jpg"))  # fits, but its temporary file would not
+    assert list(tmp_path.iterdir()) == []

@@ -303,6 +303,8 @@ class _Batch:
             refusal = self._refusal(job, files)
             if refusal is not None:
                 raise UsageError(refusal, job.input)
+            for path in files:
+                write.check_name(path)
         except Exception as error:
             return result("failed", None, error=self._failure(error, job))
         existing = [f for f in files if os.path.lexists(f)]

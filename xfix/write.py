@@ -69,22 +69,50 @@ def check_folder(path: Path) -> None:
         raise WriteError(f"cannot {verb} {nearest}: {_REASONS[errno.EACCES]}", path)
 
 
+def check_name(path: Path) -> None:
+    """WriteError when the file name, or its temporary file's, is longer than the file system takes (a long
+    --suffix), found before any work is done."""
+    path = Path(path)
+    size = len(os.fsencode(path.name))
+    longest = _name_max(path.parent) - (len(os.fsencode(_temporary_name(path).name)) - size)
+    if size > longest:
+        raise WriteError(f"file name too long ({size} bytes, at most {longest} here)", path)
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (bytes) the file system of `folder`, or of its nearest existing parent, takes."""
+    try:
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or no answer: the common limit
+        return 255
+
+
 def _check_target(path: Path, overwrite: bool) -> None:
     folder = path.parent
-    if not folder.exists():
-        raise WriteError(f"output folder {folder} does not exist", path)
-    if not folder.is_dir():
-        raise WriteError(f"output folder {folder} is not a folder", path)
-    if path.is_dir():
-        raise WriteError("output path is a folder", path)
+    try:
+        if not folder.exists():
+            raise WriteError(f"output folder {folder} does not exist", path)
+        if not folder.is_dir():
+            raise WriteError(f"output folder {folder} is not a folder", path)
+        if path.is_dir():
+            raise WriteError("output path is a folder", path)
+    except OSError as error:  # e.g. a name too long even to look up
+        raise WriteError(f"cannot write: {_reason(error)}", path) from None
     if not overwrite and os.path.lexists(path):
         raise WriteError("output exists (use --overwrite to replace it)", path)
+
+
+def _temporary_name(path: Path) -> Path:
+    """`.<name>.xfix-tmp-<random>` beside `path`: hidden, and skipped by discovery."""
+    return path.with_name(f".{path.name}.xfix-tmp-{secrets.token_hex(4)}")
 
 
 def _open_temporary(path: Path) -> tuple[int, Path]:
     """Create `.<name>.xfix-tmp-<random>` next to `path` exclusively, mode 0666 minus the umask."""
     for _ in range(16):
-        temporary = path.with_name(f".{path.name}.xfix-tmp-{secrets.token_hex(4)}")
+        temporary = _temporary_name(path)
         try:
             return os.open(
                 temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
