@@ -8,8 +8,11 @@ tags, not only that a file decodes.
 
 from __future__ import annotations
 
+import os
 import struct
+import threading
 import zlib
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -437,6 +440,26 @@ def make_text_as_jpg(path: Path | str) -> Path:
     path = _target(path, "notes.jpg")
     path.write_text("These are my holiday notes, not a photo.\n" * 20, encoding="utf-8")
     return path
+
+
+@contextmanager
+def fifo_with_standby_writer(path: Path | str):
+    """A FIFO at `path`, for the duration. A thread stands by as its writer, so code that wrongly opens it
+    for reading gets end-of-file (an empty file) and the test fails instead of hanging forever."""
+    path = Path(path)
+    os.mkfifo(path)
+
+    def writer() -> None:
+        with open(path, "wb"):  # blocks until someone opens the FIFO for reading
+            pass
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        yield path
+    finally:
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))  # releases the writer when nobody read
+        thread.join(10)
 
 
 BOMB_SIZE = (100_000, 100_000)

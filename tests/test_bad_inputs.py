@@ -1,10 +1,11 @@
 """Bad input gets one clear line and loses nothing: the rest of the batch is processed, exit code 1 (130 for
-Ctrl-C), and no partial or temporary file is left in the output folder."""
+Ctrl-C, 143 for SIGTERM), and no partial or temporary file is left in the output folder."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -195,6 +196,56 @@ def test_ctrl_c_during_the_write_leaves_no_temp_file(tmp_path, monkeypatch):
     assert len(file_syncs) == 2  # the interrupt really came mid-write, after the temp file had its data
     assert everything_in(out) == ["a.jpg"]
     assert_complete_jpeg(out / "a.jpg")
+
+
+STOP_MID_WRITE = """
+import os, signal, stat, sys
+real_fsync, synced, stop = os.fsync, [], getattr(signal, sys.argv[1])
+
+def stop_in_the_second_write(fd):
+    if stat.S_ISREG(os.fstat(fd).st_mode):  # the temporary file's data (folder syncs pass through)
+        synced.append(fd)
+        if len(synced) == 2:
+            os.kill(os.getpid(), stop)  # as cron, systemd or `timeout` would
+    return real_fsync(fd)
+
+os.fsync = stop_in_the_second_write
+from xfix.cli import main
+sys.argv = ["xfix", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_during_the_write_leaves_no_temp_file(tmp_path, name):
+    """A real signal in a child process, sent from inside the second file's write (not after a guessed
+    delay): the batch stops as for Ctrl-C, with exit code 128 + the signal's number."""
+    sources = [fixtures.make_jpeg(tmp_path / f"{n}.jpg") for n in ("a", "b", "c")]
+    out = tmp_path / "out"
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    )
+    args = ["correct", *map(str, sources), "-o", str(out), "--profile", "classic"]
+    done = subprocess.run([sys.executable, "-c", STOP_MID_WRITE, name, *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 128 + getattr(signal, name), done.stderr
+    assert f"stopped by {name}" in done.stderr and "Traceback" not in done.stderr
+    assert not [p for p in out.iterdir() if ".xfix-tmp-" in p.name], everything_in(out)
+    assert everything_in(out) in (["a.jpg"], ["a.jpg", "b.jpg"])  # c.jpg never started
+    for path in out.iterdir():
+        assert_complete_jpeg(path)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
+def test_stop_signal_handlers_are_the_previous_ones_again_afterwards():
+    from xfix.cli_common import Terminated, stop_signals_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated) as stopped, stop_signals_interrupt():
+        signal.raise_signal(signal.SIGHUP)
+    assert stopped.value.signum == signal.SIGHUP and isinstance(stopped.value, KeyboardInterrupt)
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_bad_pixels_never_reach_disk(tmp_path):

@@ -137,6 +137,35 @@ def test_dry_run_writes_nothing(shoot, tmp_path):
     assert "would write" in result.stderr and not out.exists()
 
 
+def _no_cuda() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["--set", "foo=1"], 2),
+        (["--edits"], 2),  # classic predicts no edit
+        (["--device", "cuda"], 2),
+        (["-o", "{tmp}/a_file"], 1),  # each file fails: the output folder is a file
+        (["-o", "{tmp}/a_file/sub"], 1),
+    ],
+)
+def test_dry_run_refuses_what_the_real_run_refuses(shoot, tmp_path, args, code):
+    if "cuda" in args and not _no_cuda():
+        pytest.skip("CUDA is available here")
+    (tmp_path / "a_file").write_text("not a folder")
+    args = [a.format(tmp=tmp_path) for a in args]
+    dry = invoke("correct", shoot[0], "-o", tmp_path / "out", "--profile", "classic", *args, "--dry-run")
+    real = invoke("correct", shoot[0], "-o", tmp_path / "out", "--profile", "classic", *args)
+    assert (dry.exit_code, real.exit_code) == (code, code), (dry.output, real.output)
+    error = dry.stderr.splitlines()[0]
+    assert error in real.stderr and "Traceback" not in dry.output  # the same reason, word for word
+    assert not (tmp_path / "out").exists() and (tmp_path / "a_file").read_text() == "not a folder"
+
+
 def test_existing_outputs_are_skipped_unless_overwrite(shoot, tmp_path):
     out = tmp_path / "out"
     invoke("correct", shoot[0], "-o", out)
@@ -163,6 +192,10 @@ def test_output_equal_to_input_is_refused(shoot):
         ["--device", "tpu"],
         ["--bits", "12"],
         ["--format", "jpeg", "--bits", "16"],
+        ["--profile", "classic", "--set", "foo=bar"],
+        ["--profile", "msec", "--pyramid-scale", "1,1,1,1,1,1,1,1,1"],
+        ["--profile", "classic", "--fusion"],  # msec's option, refused like --edits is
+        ["--profile", "classic", "--pyramid-scale", "1,1,1,1"],
     ],
 )
 def test_usage_errors_exit_2_without_traceback(shoot, tmp_path, args):

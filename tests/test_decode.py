@@ -285,6 +285,15 @@ def test_png_bomb_fails_fast_from_its_header(tmp_path):
     assert message == "image is 10000 MP, over the --max-megapixels limit of 200"
 
 
+def test_max_megapixels_message_shows_the_size_over_the_limit(tmp_path):
+    path = tmp_path / "u.png"
+    Image.fromarray(np.zeros((300, 400, 3), np.uint8)).save(path)  # 0.12 MP
+    limit = "over the --max-megapixels limit of"
+    assert _decode_error(path, max_megapixels=0.1) == f"image is 0.12 MP, {limit} 0.1"
+    assert _decode_error(path, max_megapixels=0.11999) == f"image is 0.12 MP, {limit} 0.11999"
+    assert _decode_error(path, max_megapixels=0.05) == f"image is 0.1 MP, {limit} 0.05"
+
+
 @pytest.mark.parametrize("make", [fx.make_jpeg, fx.make_tiff16, fx.make_dng, fx.make_png16])
 def test_max_megapixels_applies_to_every_format(tmp_path, make):
     message = _decode_error(make(tmp_path), max_megapixels=0.001)
@@ -301,6 +310,13 @@ def test_signature_wins_over_extension(tmp_path):
     fx.make_jpeg(tmp_path / "a.jpg", exif=False)
     (tmp_path / "a.jpg").rename(tmp_path / "a.png")
     assert decode(tmp_path / "a.png").source.format == "jpeg"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_is_refused_without_being_opened(tmp_path):
+    with fx.fifo_with_standby_writer(tmp_path / "pipe.jpg") as fifo:
+        with pytest.raises(InputError, match=r"not a regular file \(a FIFO\)"):
+            decode(fifo)
 
 
 def test_missing_file_and_directory(tmp_path):

@@ -6,6 +6,7 @@ import io
 import os
 from pathlib import Path
 
+import fixtures
 import pytest
 
 from xfix.discover import Job, discover, format_of, natural_key
@@ -105,6 +106,15 @@ def test_double_star_glob_needs_recursive_and_mirrors_folders(shoot):
     }
 
 
+def test_quoted_glob_extensions_match_in_any_case(shoot):
+    """As the README's example promises: "**/*.JPG" finds .jpg and .JPG alike, as a folder listing does."""
+    result = discover(["shoot/**/*.JPG"], recursive=True)
+    assert _names(result) == ["IMG_2.jpg", "IMG_10.JPG"]
+    assert [j.problem for j in discover(["shoot/*.png"]).jobs] == ["no file matches this pattern"]
+    assert _names(discover(["shoot/**/*.PNG"], recursive=True)) == ["c.png"]
+    assert _names(discover(["shoot/IMG_1.C[rR]2"])) == ["IMG_1.Cr2"]  # a bracket in the extension is kept
+
+
 def test_stdin_lines_and_nul(shoot):
     lines = io.StringIO("shoot/IMG_2.jpg\r\n\nshoot/day2/b.NEF\n")
     assert _names(discover(["-"], stdin=lines)) == ["IMG_2.jpg", "b.NEF"]
@@ -180,3 +190,38 @@ def test_stdin_bytes_that_are_not_utf8(tmp_path, monkeypatch):
     Path(name).write_bytes(b"x")
     stream = io.TextIOWrapper(io.BytesIO(b"caf\xe9.jpg\n"))
     assert [j.input for j in discover(["-"], stdin=stream).jobs] == [Path(name)]
+
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+
+
+@needs_fifo
+def test_a_fifo_named_like_an_image_is_never_queued(tmp_path):
+    folder = tmp_path / "w"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"x")
+    with fixtures.fifo_with_standby_writer(folder / "pipe.jpg") as fifo:
+        result = discover([str(folder)])
+        assert _names(result) == ["a.jpg"]
+        assert any("pipe.jpg: skipped, not a regular file (a FIFO)" in w for w in result.warnings)
+        (job,) = discover([str(fifo)]).jobs
+        assert job.problem == "not a regular file (a FIFO); not opened"
+
+
+def test_a_symlink_loop_is_one_failed_job_and_the_rest_is_queued(tmp_path):
+    folder = tmp_path / "w"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"x")
+    (folder / "loop.jpg").symlink_to("loop.jpg")
+    (folder / "gone.jpg").symlink_to("nothing-here.jpg")
+    other = tmp_path / "u.jpg"
+    other.write_bytes(b"x")
+    result = discover([str(folder / "loop.jpg"), str(other)])
+    assert [(j.input.name, j.problem) for j in result.jobs] == [
+        ("loop.jpg", "symbolic link loop (too many levels of symbolic links)"), ("u.jpg", None)
+    ]  # fmt: skip
+    result = discover([str(folder)], exclude=[folder / "loop.jpg"])  # a looping -o must not raise either
+    assert [(j.input.name, j.problem is None) for j in result.jobs] == [
+        ("a.jpg", True), ("gone.jpg", False), ("loop.jpg", False)
+    ]  # fmt: skip
+    assert "broken symbolic link" in result.jobs[1].problem

@@ -122,6 +122,18 @@ def test_output_equal_to_input_is_refused(sources):
     assert source.read_bytes() == original
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_output_that_is_another_input_of_the_batch_is_refused_even_with_overwrite(tmp_path, dry_run):
+    png = fixtures.make_png16(tmp_path / "a.png")
+    jpeg = fixtures.make_jpeg(tmp_path / "a.jpg")
+    original = jpeg.read_bytes()
+    results = run([png, jpeg], tmp_path, fmt="jpeg", overwrite=True, dry_run=dry_run).results
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert f"would replace the input {jpeg}" in results[0].error
+    assert "the output would replace the input" in results[1].error
+    assert jpeg.read_bytes() == original
+
+
 def test_outputs_that_collide_fail_the_later_file(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -133,6 +145,13 @@ def test_outputs_that_collide_fail_the_later_file(tmp_path):
     # Sub-folders from -r keep them apart.
     jobs = [Job(a, Path("a")), Job(b, Path("b"))]
     assert [r.status for r in run(jobs, tmp_path / "out2").results] == ["done", "done"]
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_suffix_too_long_for_the_file_system_fails_that_file_clearly(sources, tmp_path, dry_run):
+    result = run([sources["jpeg"]], tmp_path / "out", suffix="a" * 300, dry_run=dry_run).results[0]
+    assert result.status == "failed" and "file name too long" in result.error
+    assert "internal error" not in result.error and not (tmp_path / "out").exists()
 
 
 def test_format_same_follows_the_file_name_even_for_a_misnamed_file(sources, tmp_path):

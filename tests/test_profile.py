@@ -204,8 +204,13 @@ def test_a_learned_architecture_needs_weights(tmp_path):
 
 
 def test_settings_overrides_are_checked_against_the_architecture():
-    with pytest.raises(ProfileError, match="unknown setting.*kne\\b"):
+    # the overrides come from the command line (--set, --fusion...): a usage error, exit code 2
+    with pytest.raises(UsageError, match="unknown setting.*kne\\b"):
         Corrector.load("classic", device="cpu", settings_overrides={"kne": 0.5})
+    with pytest.raises(UsageError, match="fusion of classic takes a number .*got True"):
+        Corrector.load("classic", device="cpu", settings_overrides={"fusion": True})  # msec's --fusion
+    with pytest.raises(UsageError, match="pyramid_scale needs 4 values, got 9"):
+        Corrector.load("msec", device="cpu", settings_overrides={"pyramid_scale": [1.0] * 9})
     corrector = Corrector.load("classic", device="cpu", settings_overrides={"fusion": 0.0})
     assert corrector.settings["fusion"] == 0.0 and corrector.model.settings["fusion"] == 0.0
 

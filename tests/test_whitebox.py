@@ -283,6 +283,52 @@ def test_variants_are_written_with_numbered_names_and_differ(tmp_path, random_pr
     assert np.array_equal(cv2.imread(str(tmp_path / "applied" / "in.png"), cv2.IMREAD_UNCHANGED), images[2])
 
 
+def test_a_side_file_that_exists_is_kept_unless_overwrite(tmp_path, random_profile):
+    """NAME.xmp may be the photographer's Lightroom or darktable sidecar: the image's rule applies to it."""
+    photo = fixtures.make_jpeg(tmp_path / "IMG.jpg")
+    mine = tmp_path / "IMG.xmp"
+    mine.write_text("mine\n")
+    args = ("correct", photo, "-o", tmp_path, "--format", "png", "--profile", random_profile, "--xmp",
+            "--json")
+    result = _invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "skipped" and f"{mine} exists" in result.output
+    assert mine.read_text() == "mine\n" and not (tmp_path / "IMG.png").exists()
+    forced = _invoke(*args, "--overwrite")
+    assert forced.exit_code == 0, forced.output
+    ET.fromstring(mine.read_bytes())  # asked for: replaced by the edit's Camera Raw settings
+
+
+def test_side_files_take_part_in_the_batch_collision_checks(tmp_path, random_profile):
+    a_jpg, a_png = fixtures.make_jpeg(tmp_path / "a.jpg"), fixtures.make_png16(tmp_path / "a.png")
+    b_png = fixtures.make_png16(tmp_path / "b.png")
+    result = _invoke("correct", a_jpg, a_png, b_png, "-o", tmp_path / "out", "--profile", random_profile,
+                     "--edits", "--json")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["status"] for line in lines] == ["done", "failed", "done"]
+    assert f"a.xfix.json is also the output of {a_jpg}" in lines[1]["error"]
+    assert Edit.load(tmp_path / "out" / "a.xfix.json").source == "a.jpg"
+    # A side file never replaces an input, --overwrite or not: b.png's strip would be the input b.steps.jpg.
+    strip = fixtures.make_jpeg(tmp_path / "b.steps.jpg")
+    original = strip.read_bytes()
+    result = _invoke("correct", b_png, strip, "-o", tmp_path, "--format", "jpeg", "--profile", random_profile,
+                     "--steps", "--overwrite", "--json")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[0]["status"] == "failed" and f"would replace the input {strip}" in lines[0]["error"]
+    assert strip.read_bytes() == original
+
+
+def test_dry_run_lists_the_side_files(tmp_path, random_profile):
+    photo = fixtures.make_jpeg(tmp_path / "IMG.jpg")
+    result = _invoke("correct", photo, "-o", tmp_path / "out", "--profile", random_profile, "--dry-run",
+                     "--edits", "--xmp", "--variants", "1")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    for name in ("IMG.jpg", "IMG.xfix.json", "IMG.xmp", "IMG.v1.jpg", "IMG.v1.xfix.json", "IMG.v1.xmp"):
+        assert f"write {out / name}" in result.output.replace("\n", ""), name
+    assert not out.exists()
+
+
 def test_edits_need_a_profile_that_predicts_edits(tmp_path):
     photo = fixtures.make_png16(tmp_path / "in.png")
     result = _invoke("correct", photo, "-o", tmp_path / "out", "--profile", "classic", "--edits")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 
 import pytest
 
 from xfix import write
+from xfix.cli_common import Terminated
 from xfix.errors import WriteError
 
 
@@ -53,7 +55,9 @@ def test_file_created_by_someone_else_during_the_write_is_not_clobbered(tmp_path
     assert target.read_bytes() == b"theirs" and _leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+@pytest.mark.parametrize(
+    "failure", [OSError(28, "No space left on device"), KeyboardInterrupt(), Terminated(signal.SIGTERM)]
+)  # Terminated: what `xfix correct`'s SIGTERM/SIGHUP handler raises
 def test_failure_mid_write_leaves_no_temporary_and_no_target(tmp_path, monkeypatch, failure):
     target = tmp_path / "out.jpg"
 
@@ -149,3 +153,15 @@ def test_permission_denied_is_a_clear_write_error(tmp_path, monkeypatch):
     with pytest.raises(WriteError, match="permission denied") as info:
         write.write_atomic(tmp_path / "out.jpg", b"x", overwrite=False)
     assert info.value.path == tmp_path / "out.jpg"
+
+
+def test_a_name_too_long_is_a_write_error_found_before_the_work(tmp_path):
+    target = tmp_path / ("u" + "a" * 300 + ".jpg")
+    with pytest.raises(WriteError, match="file name too long"):
+        write.check_name(target)
+    with pytest.raises(WriteError, match="file name too long"):  # not an OSError from looking it up
+        write.write_atomic(target, b"x", overwrite=False)
+    write.check_name(tmp_path / ("a" * 200 + ".jpg"))  # leaves room for the temporary file's longer name
+    with pytest.raises(WriteError, match="at most"):
+        write.check_name(tmp_path / ("a" * 240 + ".jpg"))  # fits, but its temporary file would not
+    assert list(tmp_path.iterdir()) == []

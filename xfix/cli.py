@@ -1,7 +1,8 @@
 """The `xfix` command line: parse flags into a frozen config, call the library, turn errors into exit codes.
 
 Exit codes: 0 every file done or skipped, 1 at least one file failed, 2 usage error (bad option, unknown
-profile, no inputs), 130 interrupted. No traceback unless --debug.
+profile, no inputs), 130 interrupted (Ctrl-C); `correct` also stops cleanly on SIGTERM (143) and SIGHUP (129).
+No traceback unless --debug.
 
 Start-up imports only typer, rich and the light xfix modules (errors, discover, pipeline), so `--help`,
 `--version` and shell completion never load torch, rawpy, cv2 or pyexiv2. Each command is a function on `app`;
@@ -32,6 +33,7 @@ from xfix.cli_common import (
     correction_overrides,
     exit_codes,
     stderr_console,
+    stop_signals_interrupt,
 )
 from xfix.errors import UsageError, XfixError
 
@@ -196,7 +198,7 @@ def correct(
     from xfix.progress import Reporter, choose_mode, summary_table
 
     console = stderr_console()
-    with exit_codes(debug, console, verbose=verbose):
+    with exit_codes(debug, console, verbose=verbose), stop_signals_interrupt():
         found = _discover(inputs, recursive=recursive, nul=nul, exclude=(out,))
         if not found.jobs:
             raise UsageError(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 from contextlib import contextmanager
 from enum import Enum
 from typing import Annotated, Any, Iterator
@@ -13,7 +15,18 @@ from rich.console import Console
 
 from xfix.errors import UsageError, XfixError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130  # 130: 128 + SIGINT, as shells report it
+# Sent to stop a program by cron, systemd, `timeout` and a closed terminal; handled like Ctrl-C.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Terminated(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGHUP) arrived. A KeyboardInterrupt, so everything that cleans up after Ctrl-C
+    (the atomic writer's temporary file, a training checkpoint) does the same for it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 class Device(str, Enum):
@@ -44,6 +57,29 @@ def complete_correction_profile(incomplete: str) -> list[str]:
         return []
 
 
+@contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP raise `Terminated` wherever the program is, as Ctrl-C raises
+    KeyboardInterrupt; the previous handlers come back on the way out. A repeated signal is ignored so it
+    cannot cut the cleanup short. Signal handlers can only be set from the main thread: elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping = []  # the first signal; a closure, not module state
+
+    def handler(signum: int, frame: object) -> None:
+        if not stopping:
+            stopping.append(signum)
+            raise Terminated(signum)
+
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
 def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
 
@@ -60,6 +96,10 @@ def exit_codes(debug: bool, console: Console, *, verbose: bool = False) -> Itera
     log.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
     try:
         yield
+    except Terminated as stop:
+        message = f"xfix: stopped by {signal.Signals(stop.signum).name}; no partial file was left behind"
+        console.print(message, soft_wrap=True, markup=False)
+        raise typer.Exit(128 + stop.signum) from None  # the shell's convention for a signal's exit status
     except KeyboardInterrupt:
         console.print("xfix: interrupted; no partial file was left behind", soft_wrap=True, markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None

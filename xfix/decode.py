@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xfix.discover import special_file_kind
 from xfix.errors import DecodeError, InputError
 from xfix.frame import Decoded, SourceInfo
 from xfix.headers import (
@@ -56,7 +57,11 @@ def decode(path: Path | str, *, max_megapixels: float = 200) -> Decoded:
 
 
 def _read_head(path: Path, size: int = 512) -> bytes:
-    """First bytes of the file; InputError for a missing or unreadable path, DecodeError for an empty file."""
+    """First bytes of the file; InputError for a missing or unreadable path or one that is no regular file,
+    DecodeError for an empty file."""
+    kind = special_file_kind(path)
+    if kind is not None:  # discovery skips these; a path handed to decode() directly must not hang on a FIFO
+        raise InputError(f"not a regular file ({kind}); not opened", path)
     try:
         with open(path, "rb") as f:
             head = f.read(size)

@@ -1,15 +1,18 @@
 """Turn command-line inputs (files, folders, globs, `-` for stdin) into an ordered list of jobs.
 
 Pure standard library, so the CLI imports it at start-up for free. Every input either yields jobs, a
-warning (a file that is not an image, skipped) or a failed job (a path that names nothing), never an
-exception: one bad argument must not stop a batch.
+warning (a file that is not an image, skipped) or a failed job (a path that names nothing, a symbolic link
+loop), never an exception: one bad argument must not stop a batch. A FIFO, socket or device named like an
+image is never queued: opening it would block the batch or read something that is no file.
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence, TextIO
@@ -67,6 +70,49 @@ def format_of(path: Path | str) -> str | None:
     return EXTENSION_FORMATS.get(Path(path).suffix.lower())
 
 
+def real_path(path: Path | str) -> Path:
+    """The absolute path with symbolic links followed, never raising: unlike Path.resolve, a symlink loop
+    or a dangling link stays as named, so one bad link cannot stop a batch."""
+    return Path(os.path.realpath(path))
+
+
+def _link_problem(path: Path | str) -> str | None:
+    """Why a name that exists leads nowhere (a symbolic link loop, a dangling link), or None."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop (too many levels of symbolic links)"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "broken symbolic link (its target does not exist)"
+        return f"cannot read it: {exc.strerror or exc}"
+    return None
+
+
+def special_file_kind(path: Path | str) -> str | None:
+    """"a FIFO", "a socket" or "a device" when `path` is one of those, None for a regular file or a folder
+    (or a name that leads nowhere). Such a file must never be opened as an image: a FIFO blocks forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    """entry.is_dir() that says False instead of raising for a symbolic link loop (reported as a file)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def natural_key(name: str) -> list[object]:
     """Sort key that orders digits by value: IMG_2 before IMG_10 (case-insensitive otherwise)."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
@@ -94,7 +140,7 @@ def _list_folder(
     Raises OSError when `root` itself cannot be listed."""
     files: list[tuple[Path, Path]] = []
     warnings: list[str] = []
-    visited = {root.resolve()}  # a symlink back up the tree must not loop forever
+    visited = {real_path(root)}  # a symlink back up the tree must not loop forever
     stack = [Path()]
     while stack:
         rel = stack.pop()
@@ -110,8 +156,8 @@ def _list_folder(
         for entry in entries:
             if _ignored(entry.name):
                 continue
-            if entry.is_dir():
-                real = Path(entry.path).resolve()
+            if _is_folder(entry):
+                real = real_path(entry.path)
                 if recursive and real not in exclude and real not in visited:
                     visited.add(real)
                     subdirs.append(rel / entry.name)
@@ -139,8 +185,18 @@ def _expand(arg: str, *, recursive: bool) -> list[str] | None:
     as in the shell's globstar."""
     if not _GLOB_CHARS.search(arg) or os.path.lexists(arg):
         return None
-    matches = glob.glob(arg, recursive=recursive)
+    matches = glob.glob(_caseless_extension(arg), recursive=recursive)
     return sorted(matches, key=natural_key)
+
+
+def _caseless_extension(pattern: str) -> str:
+    """The pattern with its extension matching in any case, as extensions do in folders: "**/*.JPG" also
+    finds a.jpg ("**/*.[jJ][pP][gG]"). Only a literal extension of letters and digits is rewritten; glob
+    has no case-insensitive mode before Python 3.12's pathlib."""
+    head, dot, ext = pattern.rpartition(".")
+    if not dot or not re.fullmatch(r"[A-Za-z0-9]+", ext):
+        return pattern
+    return head + dot + "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in ext)
 
 
 class _Collector:
@@ -151,15 +207,12 @@ class _Collector:
         self.warnings: list[str] = []
         self._seen: set[Path] = set()
 
-    def add_file(self, path: Path, rel_dir: Path) -> bool:
-        """Queue an image file; False (and nothing queued) when its extension is not an image type."""
-        if format_of(path) is None:
-            return False
-        key = path.resolve()
+    def add_file(self, path: Path, rel_dir: Path) -> None:
+        """Queue an image file (its extension and kind already checked) unless it is queued already."""
+        key = real_path(path)
         if key not in self._seen:
             self._seen.add(key)
             self.jobs.append(Job(path, rel_dir))
-        return True
 
     def add_problem(self, arg: str, problem: str) -> None:
         self.jobs.append(Job(Path(arg), Path(), problem))
@@ -181,7 +234,7 @@ def discover(
     A path that does not exist becomes a failed job naming it; a file of another type a warning.
     """
     out = _Collector()
-    excluded = tuple(Path(p).resolve() for p in exclude)
+    excluded = tuple(real_path(p) for p in exclude)
     args: list[str] = []
     stdin_read = False
     for arg in inputs:
@@ -217,10 +270,16 @@ def _discover_one(
     elif os.path.lexists(path):
         if _ignored(path.name):
             out.warnings.append(f"{path}: skipped, hidden or temporary file")
-        elif not out.add_file(path, rel_prefix):
+        elif format_of(path) is None:
             out.warnings.append(
                 f"{path}: skipped, not a supported image type ({path.suffix or 'no extension'})"
             )
+        elif (problem := _link_problem(path)) is not None:
+            out.add_problem(arg, problem)
+        elif (kind := special_file_kind(path)) is not None:
+            out.add_problem(arg, f"not a regular file ({kind}); not opened")
+        else:
+            out.add_file(path, rel_prefix)
     else:
         out.add_problem(arg, "no such file or directory")
 
@@ -235,7 +294,10 @@ def _discover_folder(
         return
     out.warnings.extend(warnings)
     for image, rel in images:
-        out.add_file(image, rel_prefix / rel)
+        if (problem := _link_problem(image)) is not None:  # named like an image: expected corrected
+            out.add_problem(str(image), problem)
+        else:
+            out.add_file(image, rel_prefix / rel)
     if not images:
         hint = "" if recursive else " (use -r to include sub-folders)"
         out.warnings.append(f"{path}: no images in this folder{hint}")
@@ -250,12 +312,20 @@ def folder_images(
     exclude: tuple[Path, ...] = (),
 ) -> tuple[list[tuple[Path, Path]], list[str]]:
     """(file, rel_dir) of the images in a folder, in natural order, and the warnings: sub-folders that could
-    not be listed, and one line counting the files that are not images. `is_image` decides (default: the
-    extensions `correct` reads), so a command that reads other files (`xfix hdr`) warns alike.
+    not be listed, FIFOs, sockets and devices named like images, and one line counting the files that are not
+    images. `is_image` decides (default: the extensions `correct` reads), so a command that reads other files
+    (`xfix hdr`) warns alike.
 
     Raises OSError when `folder` itself cannot be listed."""
     files, warnings = _list_folder(folder, recursive=recursive, exclude=exclude)
-    images = [(f, rel) for f, rel in files if is_image(f)]
+    images = []
+    for file, rel in files:
+        if not is_image(file):
+            continue
+        if (kind := special_file_kind(file)) is not None:  # opening a FIFO would block forever
+            warnings.append(f"{file}: skipped, not a regular file ({kind})")
+        else:
+            images.append((file, rel))
     others = [f for f, _ in files if not is_image(f)]
     if others:
         kinds = ", ".join(sorted({f.suffix.lower() or "no extension" for f in others}))

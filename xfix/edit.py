@@ -111,12 +111,12 @@ class Edit:
         return cls(str(data.get("encoding", "srgb")), tuple(steps), str(data.get("profile", "whitebox")),
                    data.get("source"), {k: v for k, v in data.items() if k not in known})
 
-    def save(self, path: Path) -> Path:
-        """Write the JSON atomically (temp file + rename)."""
+    def save(self, path: Path, *, overwrite: bool = True) -> Path:
+        """Write the JSON atomically (temp file + rename); WriteError if `path` exists and not `overwrite`."""
         from xfix.write import write_atomic
 
         text = json.dumps(self.to_json(), indent=2) + "\n"
-        write_atomic(Path(path), text.encode("utf-8"), overwrite=True)
+        write_atomic(Path(path), text.encode("utf-8"), overwrite=overwrite)
         return Path(path)
 
     @classmethod

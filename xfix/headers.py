@@ -58,8 +58,18 @@ def check_size(width: int, height: int, max_megapixels: float, path: Path) -> No
     """DecodeError when width x height is over `max_megapixels` (the --max-megapixels message)."""
     megapixels = width * height / 1e6
     if megapixels > max_megapixels:
-        shown = f"{megapixels:.1f}".rstrip("0").rstrip(".")
+        shown = _shown_over(megapixels, max_megapixels)
         raise DecodeError(f"image is {shown} MP, over the --max-megapixels limit of {max_megapixels:g}", path)
+
+
+def _shown_over(megapixels: float, limit: float) -> str:
+    """`megapixels` with as many decimals as it takes to read larger than `limit`: 0.12 over 0.1, not "0.1
+    over 0.1". Six always do (width x height / 1e6 has no more)."""
+    for decimals in range(1, 7):
+        shown = f"{megapixels:.{decimals}f}"
+        if float(shown) > limit:
+            break
+    return shown.rstrip("0").rstrip(".")
 
 
 def check_tiff_pages(tf, path: Path, max_megapixels: float, label: str) -> None:

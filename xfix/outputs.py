@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from xfix.discover import Job, format_of
+from xfix.discover import Job, format_of, real_path
 from xfix.errors import UsageError
 
 if TYPE_CHECKING:
@@ -23,6 +23,17 @@ def output_path(job: Job, config: CorrectConfig) -> Path:
 
     ext = output_extension(output_format(job, config))
     return config.out_dir / job.rel_dir / (job.input.stem + config.suffix + ext)
+
+
+def planned_files(output: Path, config: CorrectConfig) -> tuple[Path, ...]:
+    """Every file a job writes: the image at `output`, its sidecars, then each variant and its sidecars.
+    All follow the image's rules: never replacing an input, kept unless --overwrite, no two jobs' alike."""
+    from xfix.sidecars import sidecar_path, variant_path
+
+    images = [output] + [variant_path(output, k) for k in range(1, config.variants + 1)]
+    return tuple(
+        path for image in images for path in (image, *(sidecar_path(image, k) for k in config.sidecars))
+    )
 
 
 def output_format(job: Job, config: CorrectConfig) -> str:
@@ -46,20 +57,32 @@ class OutputClaims:
     (the later input would be skipped, or with --overwrite replace the earlier one's file).
 
     inputs: the run's inputs that no output may replace besides each output's own source (which is always
-    checked); `xfix hdr` gives all of them, since one input's preview can land on another input."""
+    checked): one input's output can land on another input (a.png -> a.jpg beside the input a.jpg). Paths
+    are compared with symbolic links followed, never raising on a link loop (`discover.real_path`)."""
 
     def __init__(self, inputs: Iterable[Path] = ()):
-        self._inputs = {Path(p).resolve(): Path(p) for p in inputs}
-        self._owners: dict[Path, Path] = {}  # resolved output -> the input it belongs to
+        self._inputs = {real_path(p): Path(p) for p in inputs}
+        self._owners: dict[Path, Path] = {}  # real output path -> the input it belongs to
 
     def replaced_input(self, source: Path, output: Path) -> Path | None:
         """The input that writing `output` for `source` would destroy: `source` itself or another input."""
-        key = Path(output).resolve()
-        if key == Path(source).resolve():
+        key = real_path(output)
+        if key == real_path(source):
             return Path(source)
         return self._inputs.get(key)
 
+    def claimed_by(self, source: Path, output: Path) -> Path | None:
+        """The earlier input that already claimed `output`, or None (unclaimed, or `source`'s own)."""
+        owner = self._owners.get(real_path(output), Path(source))
+        return None if owner == Path(source) else owner
+
+    def claim(self, source: Path, outputs: Iterable[Path]) -> None:
+        """`outputs` are `source`'s from now on."""
+        self._owners.update(dict.fromkeys(map(real_path, outputs), Path(source)))
+
     def owner(self, source: Path, output: Path) -> Path | None:
         """The earlier input that already claimed `output`, or None, and then `output` is `source`'s."""
-        owner = self._owners.setdefault(Path(output).resolve(), Path(source))
-        return None if owner == Path(source) else owner
+        other = self.claimed_by(source, output)
+        if other is None:
+            self.claim(source, [output])
+        return other

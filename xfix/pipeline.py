@@ -20,9 +20,10 @@ from time import perf_counter
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
+from xfix import write
 from xfix.discover import Job
 from xfix.errors import UsageError, XfixError
-from xfix.outputs import OutputClaims, format_for_extension, output_format, output_path
+from xfix.outputs import OutputClaims, format_for_extension, output_format, output_path, planned_files
 from xfix.profile_choice import resolve_correction_profile
 
 logger = logging.getLogger(__name__)
@@ -253,7 +254,10 @@ class _Batch:
         self.profile = profile
         self.corrector = corrector
         self.raise_errors = raise_errors
-        self.claims = OutputClaims()
+        self.plan_checked = False  # --dry-run: the profile passed the checks of loading it (plan_corrector)
+        # Every input of the batch: no output may take the place of any of them, not only its own (a.png ->
+        # a.jpg would otherwise replace the input a.jpg before a.jpg's turn comes).
+        self.claims = OutputClaims(j.input for j in config.jobs if j.problem is None)
 
     @property
     def device(self) -> str:
@@ -275,6 +279,25 @@ class _Batch:
                 check_sidecars(self.config.sidecars, self.corrector, variants=self.config.variants)
         return self.corrector
 
+    def _check_corrector(self) -> None:
+        """For --dry-run: what `_corrector` would refuse (device, settings, sidecars for this profile), once,
+        without reading the weights."""
+        if self.plan_checked or self.corrector is not None:
+            return
+        from xfix.profile import plan_corrector
+
+        plan = plan_corrector(
+            self.profile,
+            device=self.config.device,
+            settings_overrides=dict(self.config.settings),
+            inference_overrides=dict(self.config.inference),
+        )
+        if self.config.sidecars or self.config.variants:
+            from xfix.sidecars import check_sidecars
+
+            check_sidecars(self.config.sidecars, plan, variants=self.config.variants)
+        self.plan_checked = True
+
     def run(self, job: Job, *, output: Path | None = None) -> FileResult:
         start = perf_counter()
 
@@ -286,16 +309,25 @@ class _Batch:
             return result("failed", None, error=job.problem)
         try:
             output = output if output is not None else output_path(job, self.config)
-            refusal = self._refusal(job, output)
+            files = planned_files(output, self.config)
+            refusal = self._refusal(job, files)
             if refusal is not None:
                 raise UsageError(refusal, job.input)
+            for path in files:
+                write.check_name(path)
         except Exception as error:
             return result("failed", None, error=self._failure(error, job))
-        if os.path.lexists(output) and not self.config.overwrite:
-            return result("skipped", output, note=f"{output} exists (--overwrite replaces it)")
+        existing = [f for f in files if os.path.lexists(f)]
+        if existing and not self.config.overwrite:  # a sidecar too: NAME.xmp may be Lightroom's, not ours
+            return result("skipped", output, note=f"{existing[0]} exists (--overwrite replaces it)")
         if self.config.dry_run:
-            verb = "replace" if os.path.lexists(output) else "write"
-            return result("dry-run", output, note=f"would {verb} {output}")
+            self._check_corrector()  # not caught, as loading it is not in a real run
+            try:
+                write.check_folder(output.parent)  # what ensure_folder would refuse
+            except XfixError as error:
+                return result("failed", None, error=self._failure(error, job))
+            plan = ", ".join(f"{'replace' if f in existing else 'write'} {f}" for f in files)
+            return result("dry-run", output, note=f"would {plan}")
         corrector = self._corrector()  # not caught: a profile that cannot load would fail every file alike
         try:
             warnings, megapixels, notes, strength = self._process(job, output, corrector)
@@ -318,19 +350,26 @@ class _Batch:
         logger.debug("unexpected error on %s", job.input, exc_info=error)
         return _one_line(f"internal error ({type(error).__name__}: {error}); --debug shows the traceback")
 
-    def _refusal(self, job: Job, output: Path) -> str | None:
-        """Why `output` must not be written for `job`, or None: it is the input, or another input's output."""
-        if self.claims.replaced_input(job.input, output) is not None:
-            return "the output would replace the input; choose another -o folder or a --suffix"
-        other = self.claims.owner(job.input, output)
-        if other is not None:
-            return f"{output} is also the output of {other}; use --suffix or separate folders"
+    def _refusal(self, job: Job, files: Sequence[Path]) -> str | None:
+        """Why `files` (a job's image and side files) must not be written for `job`, or None: one is the
+        input, another input of the batch, or another input's output. They are claimed only all together, so
+        a refused job takes no name from a later one."""
+        for path in files:
+            replaced = self.claims.replaced_input(job.input, path)
+            if replaced == job.input:
+                return "the output would replace the input; choose another -o folder or a --suffix"
+            if replaced is not None:
+                return f"{path} would replace the input {replaced}; choose another -o folder or a --suffix"
+            other = self.claims.claimed_by(job.input, path)
+            if other is not None:
+                return f"{path} is also the output of {other}; use --suffix or separate folders"
+        self.claims.claim(job.input, files)
         return None
 
     def _process(self, job: Job, output: Path, corrector: Any) -> tuple[list[str], float, str | None, float]:
         """Decode, correct, encode and write one file. Returns (metadata warnings, megapixels, notes of the
         stages' assumptions, e.g. "assumed sRGB", the share of the correction applied). Raises XfixError."""
-        from xfix import decode, linearize, write
+        from xfix import decode, linearize
 
         config = self.config
         write.ensure_folder(output.parent)  # before the work: an unwritable output folder fails fast
@@ -384,14 +423,15 @@ class _Batch:
             from xfix.sidecars import write_sidecars
 
             write_sidecars(
-                config.sidecars, corrector, frame, output, source=job.input, strength=corrected.strength
+                config.sidecars, corrector, frame, output, source=job.input, strength=corrected.strength,
+                overwrite=config.overwrite,
             )
         return warnings
 
     def _store(self, job: Job, output: Path, data: bytes, fmt: str) -> list[str]:
         """Copy the input's metadata into the encoded `data`, write it atomically; returns the metadata
         warnings."""
-        from xfix import __version__, metadata, write
+        from xfix import __version__, metadata
 
         config = self.config
         software = f"xfix {__version__} ({self.profile.name})"

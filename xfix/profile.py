@@ -352,14 +352,56 @@ def _check_strength(strength: float) -> None:
 
 
 def _merged_settings(arch: Any, profile: Profile, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Architecture defaults < profile [settings] < overrides; a key the architecture lacks is an error."""
-    settings = {**arch.defaults, **profile.settings, **overrides}
+    """Architecture defaults < profile [settings] < overrides. A key the architecture lacks is an error: a
+    ProfileError in the profile file, a UsageError in the overrides (the command line's --set and flags), as
+    is an override of another kind than its default (--fusion's true for classic's fusion share)."""
+    problem = _unknown_settings(arch, profile.settings)
+    if problem is not None:
+        raise ProfileError(problem, profile.path)
+    problem = _unknown_settings(arch, overrides) or _mismatched_override(arch, overrides)
+    if problem is not None:
+        raise UsageError(problem)
+    return {**arch.defaults, **profile.settings, **overrides}
+
+
+def _unknown_settings(arch: Any, settings: Mapping[str, Any]) -> str | None:
+    """Why `settings` do not fit the architecture's, or None (an architecture without defaults takes any)."""
     unknown = sorted(set(settings) - set(arch.defaults))
-    if arch.defaults and unknown:
-        valid = ", ".join(sorted(arch.defaults))
-        message = f"unknown setting(s) {', '.join(unknown)} for {arch.name}; valid: {valid}"
-        raise ProfileError(message, profile.path)
-    return settings
+    if not arch.defaults or not unknown:
+        return None
+    valid = ", ".join(sorted(arch.defaults))
+    return f"unknown setting(s) {', '.join(unknown)} for {arch.name}; valid: {valid}"
+
+
+def _kind(value: Any) -> str:
+    """What sort of value a setting holds, in words; int and float are both "a number"."""
+    if isinstance(value, bool):  # before int: bool is an int in Python
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "text" if isinstance(value, str) else type(value).__name__
+
+
+def _mismatched_override(arch: Any, overrides: Mapping[str, Any]) -> str | None:
+    """Why an override is not the kind of value its default is, or None (a None default takes anything)."""
+    for key, value in overrides.items():
+        default = arch.defaults.get(key)
+        if default is not None and _kind(value) != _kind(default):
+            return f"setting {key} of {arch.name} takes {_kind(default)} (default {default!r}), got {value!r}"
+    return None
+
+
+def _build(arch: Any, profile: Profile, settings: Mapping[str, Any], overrides: Mapping[str, Any]) -> Any:
+    """arch.build(settings). A ValueError is a value out of range (pyramid_scale of the wrong length): the
+    command line's fault (UsageError) when it overrode settings, else the profile file's (ProfileError)."""
+    try:
+        return arch.build(settings)
+    except ValueError as exc:
+        if overrides:
+            raise UsageError(f"bad setting for {arch.name}: {exc}") from None
+        raise ProfileError(f"bad setting for {arch.name}: {exc}", profile.path) from None
 
 
 def _checked_inference(arch: Any, profile: Profile, overrides: Mapping[str, Any]) -> Inference:
@@ -397,6 +439,48 @@ def _load_second_opinion(profile: Profile, inference: Inference, device: Any) ->
     return Corrector.load(other, device=device, inference_overrides={"second_opinion": None})
 
 
+class CorrectorPlan(NamedTuple):
+    """What `Corrector.load` has checked before it reads the weights: the model is built, on the CPU, with
+    untrained weights."""
+
+    profile: Profile
+    architecture: Any
+    model: Any
+    device: Any  # torch.device
+    settings: Mapping[str, Any]
+    inference: Inference
+
+
+def plan_corrector(
+    profile: Profile | str,
+    *,
+    device: Any = "auto",
+    settings_overrides: Mapping[str, Any] | None = None,
+    inference_overrides: Mapping[str, Any] | None = None,
+    architecture: Any = None,
+) -> CorrectorPlan:
+    """Every check of `Corrector.load` short of the weights (arguments as there): the architecture, the
+    settings and inference overrides, the device, the model built. `--dry-run` runs it to fail as the real
+    run would, without reading weights. Raises ProfileError or UsageError."""
+    import torch
+
+    from xfix.archs import get_architecture
+    from xfix.devices import select_device
+
+    profile = load_profile(profile) if isinstance(profile, str) else profile
+    arch = architecture or get_architecture(profile.architecture)
+    if (arch.name, arch.encoding) != (profile.architecture, profile.encoding):
+        wanted, got = f"{profile.architecture} on {profile.encoding}", f"{arch.name} on {arch.encoding}"
+        raise ProfileError(f"profile wants {wanted}, got {got}", profile.path)
+    settings = _merged_settings(arch, profile, settings_overrides or {})
+    inference = _checked_inference(arch, profile, inference_overrides or {})
+    torch_device = device if isinstance(device, torch.device) else select_device(device)
+    if arch.learned and profile.weights is None:
+        raise ProfileError(f"{arch.name} learns, but the profile names no weights", profile.path)
+    model = _build(arch, profile, settings, settings_overrides or {})
+    return CorrectorPlan(profile, arch, model, torch_device, settings, inference)
+
+
 class Corrector:
     """A profile loaded on a device, ready to correct Frames. Build it with `Corrector.load`."""
 
@@ -429,31 +513,20 @@ class Corrector:
         encoding must match the profile's.
         Raises ProfileError (profile, architecture, weights) or UsageError (device, overrides).
         """
-        import torch
-
-        from xfix.archs import get_architecture
-        from xfix.devices import select_device
-
-        profile = load_profile(profile) if isinstance(profile, str) else profile
-        arch = architecture or get_architecture(profile.architecture)
-        if (arch.name, arch.encoding) != (profile.architecture, profile.encoding):
-            wanted, got = f"{profile.architecture} on {profile.encoding}", f"{arch.name} on {arch.encoding}"
-            raise ProfileError(f"profile wants {wanted}, got {got}", profile.path)
-        settings = _merged_settings(arch, profile, settings_overrides or {})
-        inference = _checked_inference(arch, profile, inference_overrides or {})
-        torch_device = device if isinstance(device, torch.device) else select_device(device)
-        if arch.learned and profile.weights is None:
-            raise ProfileError(f"{arch.name} learns, but the profile names no weights", profile.path)
-        model = arch.build(settings)
+        plan = plan_corrector(
+            profile, device=device, settings_overrides=settings_overrides,
+            inference_overrides=inference_overrides, architecture=architecture,
+        )
+        profile, arch, model = plan.profile, plan.architecture, plan.model
         try:
             model.load_state_dict(load_weights(profile), strict=True)
         except RuntimeError as exc:
             reason = str(exc).splitlines()[0]
             raise ProfileError(f"weights do not fit {arch.name}: {reason}", profile.path) from None
-        model = model.float().eval().to(torch_device)
-        log.debug("loaded profile %s (%s) on %s", profile.name, arch.name, torch_device)
-        second = _load_second_opinion(profile, inference, torch_device)
-        return cls(profile, arch, model, torch_device, settings, inference, second)
+        model = model.float().eval().to(plan.device)
+        log.debug("loaded profile %s (%s) on %s", profile.name, arch.name, plan.device)
+        second = _load_second_opinion(profile, plan.inference, plan.device)
+        return cls(profile, arch, model, plan.device, plan.settings, plan.inference, second)
 
     def describe(self) -> dict[str, Any]:
         """What was loaded, for `xfix profiles`, --verbose and model cards."""

@@ -117,7 +117,7 @@ class Reporter:
         text = Text.assemble(counter, status, f"{r.input} -> {r.output}")
         if r.status == "done":
             text.append(f"  ({r.seconds:.2f} s, {_megapixels(r.megapixels)})", style="dim")
-        if r.note and (self.verbose or r.status == "dry-run"):
+        if r.note and (self.verbose or r.status in ("dry-run", "skipped")):  # a skip says which file exists
             text.append(f"  ({r.note})", style="dim")
         return text
 

@@ -7,7 +7,8 @@
 `--variants N` writes N other edits the model draws (dropout on, the paper's one-to-many mapping) as
 `<name>.vK.<ext>`, each with its own sidecars.
 
-`<name>` is the corrected file's name without its extension. Each is written atomically after the image.
+`<name>` is the corrected file's name without its extension. Each is written atomically after the image, and
+follows the image's rules (`xfix.outputs.planned_files`): never replacing an input, kept unless --overwrite.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ _STRIP_HEIGHT = 240
 
 
 def check_sidecars(kinds: Sequence[str], corrector: Any, variants: int = 0) -> None:
-    """UsageError for an unknown kind, or when the profile's model predicts no edit to write (or to vary)."""
+    """UsageError for an unknown kind, or when the profile's model predicts no edit to write (or to vary).
+    corrector: a `profile.Corrector`, or the `profile.CorrectorPlan` a dry run checks."""
     unknown = [k for k in kinds if k not in SIDECARS]
     if unknown:
         raise UsageError(f"unknown sidecar(s) {', '.join(unknown)}; valid: {', '.join(SIDECARS)}")
@@ -66,8 +68,9 @@ def sidecar_path(output: Path, kind: str) -> Path:
 
 
 def write_sidecars(kinds: Sequence[str], corrector: Any, frame: Any, output: Path, *, source: Path,
-                   strength: float = 1.0) -> list[Path]:
-    """Write each kind for the edit the corrector's model made last; `frame` is the input (for "steps")."""
+                   strength: float = 1.0, overwrite: bool = False) -> list[Path]:
+    """Write each kind for the edit the corrector's model made last; `frame` is the input (for "steps").
+    Without `overwrite` an existing file (a Lightroom or darktable NAME.xmp, say) is never replaced."""
     from xfix.write import write_atomic
 
     edits = getattr(corrector.model, "last_edits", None)
@@ -80,13 +83,13 @@ def write_sidecars(kinds: Sequence[str], corrector: Any, frame: Any, output: Pat
     for kind in kinds:
         path = sidecar_path(output, kind)
         if kind == "edits":
-            edit.save(path)
+            edit.save(path, overwrite=overwrite)
         elif kind == "xmp":
             from xfix.xmp import to_xmp
 
-            write_atomic(path, to_xmp(edit), overwrite=True)
+            write_atomic(path, to_xmp(edit), overwrite=overwrite)
         else:
-            write_atomic(path, steps_strip(edit, corrector.to_model(frame)), overwrite=True)
+            write_atomic(path, steps_strip(edit, corrector.to_model(frame)), overwrite=overwrite)
         written.append(path)
     return written
 

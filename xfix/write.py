@@ -3,7 +3,8 @@
 The data goes to a hidden temporary file in the output folder (same file system, so the final step is a
 rename), is flushed and fsync'ed, then takes the target's name in one step. An interrupted or failed write
 therefore leaves either the old state or the complete new file, never a truncated output; the temporary file
-is removed on any exception, KeyboardInterrupt included. Without `overwrite` an existing file is never
+is removed on any exception, KeyboardInterrupt included (and `xfix correct` turns SIGTERM and SIGHUP into one,
+`cli_common.Terminated`). Without `overwrite` an existing file is never
 replaced, even if another process creates it while we write (a hard link, which fails if the name exists,
 instead of a rename).
 """
@@ -49,22 +50,69 @@ def ensure_folder(path: Path) -> None:
         raise WriteError("output folder is not a folder", path)
 
 
+def check_folder(path: Path) -> None:
+    """WriteError when `ensure_folder(path)` would fail, found without creating anything (--dry-run): a file
+    where the folder or one of its parents should be, or a folder to write in that is not writable."""
+    path = Path(path)
+    try:
+        nearest = path
+        while not nearest.exists() and nearest != nearest.parent:
+            nearest = nearest.parent
+    except OSError as error:
+        raise WriteError(f"cannot create output folder: {_reason(error)}", path) from None
+    if nearest == path and not path.is_dir():
+        raise WriteError("output folder is a file, not a folder", path)
+    if not nearest.is_dir():
+        raise WriteError("cannot create output folder: a file is in the way", path)
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        verb = "write in" if nearest == path else "create output folder in"
+        raise WriteError(f"cannot {verb} {nearest}: {_REASONS[errno.EACCES]}", path)
+
+
+def check_name(path: Path) -> None:
+    """WriteError when the file name, or its temporary file's, is longer than the file system takes (a long
+    --suffix), found before any work is done."""
+    path = Path(path)
+    size = len(os.fsencode(path.name))
+    longest = _name_max(path.parent) - (len(os.fsencode(_temporary_name(path).name)) - size)
+    if size > longest:
+        raise WriteError(f"file name too long ({size} bytes, at most {longest} here)", path)
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (bytes) the file system of `folder`, or of its nearest existing parent, takes."""
+    try:
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or no answer: the common limit
+        return 255
+
+
 def _check_target(path: Path, overwrite: bool) -> None:
     folder = path.parent
-    if not folder.exists():
-        raise WriteError(f"output folder {folder} does not exist", path)
-    if not folder.is_dir():
-        raise WriteError(f"output folder {folder} is not a folder", path)
-    if path.is_dir():
-        raise WriteError("output path is a folder", path)
+    try:
+        if not folder.exists():
+            raise WriteError(f"output folder {folder} does not exist", path)
+        if not folder.is_dir():
+            raise WriteError(f"output folder {folder} is not a folder", path)
+        if path.is_dir():
+            raise WriteError("output path is a folder", path)
+    except OSError as error:  # e.g. a name too long even to look up
+        raise WriteError(f"cannot write: {_reason(error)}", path) from None
     if not overwrite and os.path.lexists(path):
         raise WriteError("output exists (use --overwrite to replace it)", path)
+
+
+def _temporary_name(path: Path) -> Path:
+    """`.<name>.xfix-tmp-<random>` beside `path`: hidden, and skipped by discovery."""
+    return path.with_name(f".{path.name}.xfix-tmp-{secrets.token_hex(4)}")
 
 
 def _open_temporary(path: Path) -> tuple[int, Path]:
     """Create `.<name>.xfix-tmp-<random>` next to `path` exclusively, mode 0666 minus the umask."""
     for _ in range(16):
-        temporary = path.with_name(f".{path.name}.xfix-tmp-{secrets.token_hex(4)}")
+        temporary = _temporary_name(path)
         try:
             return os.open(
                 temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
