@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from xfix.archs import Architecture
-from xfix.checkpoint import update_profile_sha256
+from xfix.checkpoint import canonical_safetensors, update_profile_sha256
 from xfix.data.dataset import is_validation
 from xfix.errors import ProfileError, UsageError
 from xfix.train import TrainConfig, run_training
@@ -175,6 +175,24 @@ def test_minutes_budget_stops(photos, tmp_path):
 @dataclass
 class _FakeProfile:
     path: Path
+
+
+def test_exported_weights_are_the_same_bytes_every_time(tmp_path):
+    """safetensors writes its metadata in hash-map order: without sorting, one set of weights got a new
+    sha256 at every export, so a reproduced training run could not be checked against the committed file."""
+    from safetensors import safe_open
+    from safetensors.torch import save
+
+    tensors = {"b.weight": torch.arange(6.0).reshape(2, 3), "a.bias": torch.ones(5)}
+    metadata = {key: f"value {key}" for key in ("architecture", "profile", "steps", "seed", "settings")}
+    assert len({save(tensors, metadata=metadata) for _ in range(8)}) > 1  # the problem is real
+    exports = {canonical_safetensors(save(tensors, metadata=metadata)) for _ in range(8)}
+    assert len(exports) == 1
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(exports.pop())
+    with safe_open(str(path), "pt") as handle:
+        assert handle.metadata() == metadata
+        assert all(torch.equal(handle.get_tensor(k), v) for k, v in tensors.items())
 
 
 def test_update_profile_sha256_changes_only_its_lines(tmp_path):

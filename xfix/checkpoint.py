@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -224,7 +225,18 @@ def export_weights(path: Path, trainer: Trainer) -> tuple[Path, str]:
         "seed": str(trainer.seed),
         "settings": json.dumps(trainer.setup.settings, default=str),
     }
-    return path, write_file(path, save(state, metadata=metadata))
+    return path, write_file(path, canonical_safetensors(save(state, metadata=metadata)))
+
+
+def canonical_safetensors(data: bytes) -> bytes:
+    """safetensors bytes with the JSON header's keys sorted. safetensors writes the metadata in hash-map
+    order, different on every run, so the same weights would get another sha256 each time they are
+    exported; the tensors' bytes and offsets are unchanged."""
+    (size,) = struct.unpack_from("<Q", data)
+    header = json.loads(data[8 : 8 + size])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the format pads the header with spaces to keep the data aligned
+    return struct.pack("<Q", len(text)) + text + data[8 + size :]
 
 
 _SHA_LINE = re.compile(r'^(\s*sha256\s*=\s*)"[^"\n]*"', re.MULTILINE)
