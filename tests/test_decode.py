@@ -123,6 +123,24 @@ def test_tiff_planar_with_alpha_and_orientation(tmp_path):
     )
 
 
+@pytest.mark.parametrize("extrasamples,alpha_at", [((2, 0), 3), ((0, 1), 4), ((0,), None)])
+def test_tiff_alpha_is_the_extra_sample_tagged_alpha(tmp_path, extrasamples, alpha_at):
+    """ExtraSamples 1/2 are alpha; 0 ("unspecified", e.g. a mask or depth) is not transparency."""
+    import tifffile
+
+    rgb = fx.tiff_pixels()
+    extra = [fx.alpha_ramp(*rgb.shape[:2], np.uint16), np.full(rgb.shape[:2], 7, np.uint16)]
+    samples = np.concatenate([rgb, *(e[..., None] for e in extra[: len(extrasamples)])], axis=-1)
+    path = tmp_path / "extra.tif"
+    tifffile.imwrite(path, samples, photometric="rgb", extrasamples=extrasamples, metadata=None)
+    d = decode(path)
+    np.testing.assert_array_equal(d.pixels, rgb)
+    if alpha_at is None:
+        assert d.alpha is None
+    else:
+        np.testing.assert_array_equal(d.alpha, samples[..., alpha_at])
+
+
 def test_lzw_tiff_reads_or_says_what_is_missing(tmp_path):
     path = fx.make_tiff16(tmp_path / "lzw.tif", lzw=True, orientation=6)
     try:

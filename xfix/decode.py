@@ -181,7 +181,7 @@ def _decode_tiff(path: Path, head: bytes, max_megapixels: float) -> Decoded:
             exif = tags[34665].value if 34665 in tags else {}
             # TIFF writers tag Adobe RGB with an ICC profile; the DCF interop index is a JPEG convention
             exif_space = exif_colour_space(exif.get("ColorSpace"), None) if isinstance(exif, dict) else None
-            extra_samples = bool(page.extrasamples)
+            extra_samples = tuple(int(kind) for kind in page.extrasamples)
     except (tifffile.TiffFileError, *_CORRUPT) as e:
         log.debug("tifffile failed on %s: %r", path, e)
         raise DecodeError("truncated or corrupt TIFF", path) from None
@@ -189,8 +189,20 @@ def _decode_tiff(path: Path, head: bytes, max_megapixels: float) -> Decoded:
     if photometric == 0:  # MINISWHITE stores ink, not light
         samples = (np.iinfo(samples.dtype).max - samples) if samples.dtype.kind == "u" else 1 - samples
     channels = samples.shape[2] if samples.ndim == 3 else 1
-    colour, alpha = _split_alpha(samples, extra_samples and channels in (2, 4))
+    alpha_channel = _tiff_alpha_channel(channels, extra_samples)
+    alpha = None if alpha_channel is None else samples[..., alpha_channel]
+    colour_samples = samples[..., : channels - len(extra_samples)] if extra_samples else samples
+    colour = _split_alpha(colour_samples, False)[0]
     return _finish(path, "tiff", colour, alpha, orientation, channels, icc, exif_space)
+
+
+def _tiff_alpha_channel(channels: int, extra_samples: tuple[int, ...]) -> int | None:
+    """The channel holding alpha: the first extra sample tagged associated (1) or unassociated (2) alpha;
+    None when the extra samples are all "unspecified" (0), which is not transparency (TIFF 6.0, ExtraSamples)."""
+    for k, kind in enumerate(extra_samples):
+        if kind in (1, 2):
+            return channels - len(extra_samples) + k
+    return None
 
 
 def _tiff_samples(path: Path, page) -> np.ndarray:
