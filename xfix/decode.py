@@ -198,7 +198,8 @@ def _decode_tiff(path: Path, head: bytes, max_megapixels: float) -> Decoded:
 
 def _tiff_alpha_channel(channels: int, extra_samples: tuple[int, ...]) -> int | None:
     """The channel holding alpha: the first extra sample tagged associated (1) or unassociated (2) alpha;
-    None when the extra samples are all "unspecified" (0), which is not transparency (TIFF 6.0, ExtraSamples)."""
+    None when the extra samples are all "unspecified" (0), which is not transparency (TIFF 6.0,
+    ExtraSamples)."""
     for k, kind in enumerate(extra_samples):
         if kind in (1, 2):
             return channels - len(extra_samples) + k
