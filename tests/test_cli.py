@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -388,3 +389,37 @@ def test_progress_bar_on_a_terminal_shows_failures_and_rate():
     assert "MP/s" in text and "2/2" in text
     Console(file=stream, width=120).print(summary_table(Summary((ok, bad), 2.0), extra_warnings=1))
     assert "12.0 MP/s" in stream.getvalue()
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_an_internal_error():
+    """Only a closed stdout ends quietly: a pipe of the program's own (ffmpeg's, say) breaking is a failure
+    to report."""
+    import io
+
+    import typer
+    from rich.console import Console
+
+    from xfix.cli_common import exit_codes
+
+    console = Console(file=io.StringIO())
+    with pytest.raises(typer.Exit) as stopped:
+        with exit_codes(False, console):
+            raise BrokenPipeError(32, "Broken pipe")
+    assert stopped.value.exit_code == 1 and "internal error (BrokenPipeError" in console.file.getvalue()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP here")
+def test_nohup_keeps_a_hangup_ignored():
+    """`nohup xfix correct ...` starts with SIGHUP ignored: closing the terminal must not stop the batch."""
+    code = ("import os, signal\nfrom xfix.cli_common import stop_signals_interrupt\n"
+            "with stop_signals_interrupt():\n    os.kill(os.getpid(), signal.SIGHUP)\n    print('survived')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+
+    def run(ignore_hangup: bool) -> subprocess.CompletedProcess:
+        start = (lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if ignore_hangup else None
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                              preexec_fn=start, timeout=60)
+
+    assert run(ignore_hangup=True).stdout == "survived\n"
+    stopped = run(ignore_hangup=False)
+    assert stopped.returncode != 0 and "Terminated" in stopped.stderr

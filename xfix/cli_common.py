@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from enum import Enum
@@ -61,7 +62,8 @@ def complete_correction_profile(incomplete: str) -> list[str]:
 def stop_signals_interrupt() -> Iterator[None]:
     """While inside, SIGTERM and SIGHUP raise `Terminated` wherever the program is, as Ctrl-C raises
     KeyboardInterrupt; the previous handlers come back on the way out. A repeated signal is ignored so it
-    cannot cut the cleanup short. Signal handlers can only be set from the main thread: elsewhere a no-op."""
+    cannot cut the cleanup short, and one the process was started ignoring (nohup) is left alone. Signal
+    handlers can only be set from the main thread: elsewhere a no-op."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -72,7 +74,9 @@ def stop_signals_interrupt() -> Iterator[None]:
             stopping.append(signum)
             raise Terminated(signum)
 
-    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+    # a signal already ignored stays ignored: `nohup xfix correct ...` must outlive its terminal
+    handled = [signum for signum in STOP_SIGNALS if signal.getsignal(signum) is not signal.SIG_IGN]
+    previous = {signum: signal.signal(signum, handler) for signum in handled}
     try:
         yield
     finally:
@@ -115,18 +119,38 @@ def exit_codes(debug: bool, console: Console, *, verbose: bool = False) -> Itera
         raise typer.Exit(EXIT_FAILED) from None
     except (typer.Exit, typer.Abort):
         raise
-    except BrokenPipeError:
+    except BrokenPipeError as error:
+        if not _stdout_closed():
+            _report_internal_error(error, debug, console)  # a pipe of ours (ffmpeg, say) broke
         # stdout's reader has gone (`xfix profiles --json | head -1`): not an internal error. Typer's main
         # loop ends such a command quietly (exit 1) and keeps the final flush from failing again.
         raise
     except Exception as error:
-        if debug:
-            raise
-        kind = type(error).__name__
-        console.print(f"xfix: internal error ({kind}: {error}); --debug shows the traceback", soft_wrap=True)
-        raise typer.Exit(EXIT_FAILED) from None
+        _report_internal_error(error, debug, console)
     finally:
         log.removeHandler(handler)
+
+
+def _stdout_closed() -> bool:
+    """True when stdout is a pipe whose reader has gone (poll reports an error on its write end)."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+    except (AttributeError, OSError, ValueError):  # no real file behind stdout (a test runner's buffer)
+        return False
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+def _report_internal_error(error: Exception, debug: bool, console: Console) -> None:
+    """An unexpected error: one line on stderr and exit 1 (the traceback with --debug)."""
+    if debug:
+        raise error
+    kind = type(error).__name__
+    console.print(f"xfix: internal error ({kind}: {error}); --debug shows the traceback", soft_wrap=True)
+    raise typer.Exit(EXIT_FAILED) from None
 
 
 def parse_settings(pairs: list[str]) -> dict[str, Any]:
