@@ -412,8 +412,11 @@ def test_a_broken_pipe_that_is_not_stdout_is_an_internal_error():
 def test_nohup_keeps_a_hangup_ignored():
     """`nohup xfix correct ...` starts with SIGHUP ignored: closing the terminal must not stop the batch."""
     code = ("import os, signal\nfrom xfix.cli_common import stop_signals_interrupt\n"
-            "with stop_signals_interrupt():\n    os.kill(os.getpid(), signal.SIGHUP)\n    print('survived')\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+            "with stop_signals_interrupt():\n"
+            "    os.kill(os.getpid(), signal.SIGHUP)\n"
+            "    print('survived')\n")
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path)
 
     def run(ignore_hangup: bool) -> subprocess.CompletedProcess:
         start = (lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if ignore_hangup else None
