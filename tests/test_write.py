@@ -86,6 +86,39 @@ def test_interrupt_during_rename_keeps_the_old_file(tmp_path, monkeypatch):
     assert target.read_bytes() == b"old" and _leftovers(tmp_path) == []
 
 
+def _open_then_interrupt(monkeypatch, *, chosen):
+    """os.open that creates the file whose name `chosen(name)` picks, then is interrupted (as a signal
+    arriving just after the call would)."""
+    real_open = os.open
+
+    def opening(path, flags, mode=0o777):
+        fd = real_open(path, flags, mode)
+        if chosen(os.path.basename(path)):
+            os.close(fd)
+            raise KeyboardInterrupt
+        return fd
+
+    monkeypatch.setattr(write.os, "open", opening)
+
+
+def test_an_interrupt_just_after_creating_the_temporary_leaves_nothing(tmp_path, monkeypatch):
+    _open_then_interrupt(monkeypatch, chosen=lambda name: ".xfix-tmp-" in name)
+    with pytest.raises(KeyboardInterrupt):
+        write.write_atomic(tmp_path / "out.jpg", b"data", overwrite=False)
+    assert not (tmp_path / "out.jpg").exists() and _leftovers(tmp_path) == []
+
+
+def test_an_interrupt_just_after_claiming_the_name_without_hard_links_leaves_nothing(tmp_path, monkeypatch):
+    def no_link(src, dst):
+        raise OSError(1, "Operation not permitted")  # EPERM, as FAT/exFAT answer
+
+    monkeypatch.setattr(write.os, "link", no_link)
+    _open_then_interrupt(monkeypatch, chosen=lambda name: name == "out.jpg")  # the empty claim
+    with pytest.raises(KeyboardInterrupt):
+        write.write_atomic(tmp_path / "out.jpg", b"data", overwrite=False)
+    assert not (tmp_path / "out.jpg").exists() and _leftovers(tmp_path) == []
+
+
 def test_missing_folder(tmp_path):
     with pytest.raises(WriteError, match="does not exist"):
         write.write_atomic(tmp_path / "nope" / "out.jpg", b"x", overwrite=False)

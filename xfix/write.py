@@ -109,16 +109,18 @@ def _temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.xfix-tmp-{secrets.token_hex(4)}")
 
 
-def _open_temporary(path: Path) -> tuple[int, Path]:
-    """Create `.<name>.xfix-tmp-<random>` next to `path` exclusively, mode 0666 minus the umask."""
+def _open_temporary(path: Path, claimed: list[Path]) -> int:
+    """Create `.<name>.xfix-tmp-<random>` next to `path` exclusively, mode 0666 minus the umask; its name is
+    in `claimed` from before it is created, so an interrupt at any moment leaves the caller a name to
+    remove."""
     for _ in range(16):
-        temporary = _temporary_name(path)
+        claimed.append(_temporary_name(path))
         try:
             return os.open(
-                temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
-            ), temporary
+                claimed[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+            )
         except FileExistsError:
-            continue
+            claimed.pop()  # someone else's file
     raise WriteError("cannot create a temporary file (names exhausted)", path)
 
 
@@ -134,12 +136,14 @@ def _link_without_replacing(temporary: Path, path: Path) -> None:
         # File systems without hard links (FAT, exFAT, some network shares): claim the name exclusively,
         # then rename over our own empty claim.
         try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except FileExistsError:
-            raise WriteError("output exists (use --overwrite to replace it)", path) from None
-        try:
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            except FileExistsError:
+                raise WriteError("output exists (use --overwrite to replace it)", path) from None
             os.replace(temporary, path)
-        except BaseException:
+        except WriteError:
+            raise
+        except BaseException:  # also an interrupt between claiming the name and filling it
             path.unlink(missing_ok=True)
             raise
         return
@@ -164,11 +168,13 @@ def write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
     touched."""
     path = Path(path)
     _check_target(path, overwrite)
+    claimed: list[Path] = []  # the temporary's name, known before the file exists
     try:
-        fd, temporary = _open_temporary(path)
-    except OSError as error:
-        raise WriteError(f"cannot write in {path.parent}: {_reason(error)}", path) from None
-    try:
+        try:
+            fd = _open_temporary(path, claimed)
+        except OSError as error:
+            raise WriteError(f"cannot write in {path.parent}: {_reason(error)}", path) from None
+        temporary = claimed[-1]
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -178,10 +184,11 @@ def write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
         else:
             _link_without_replacing(temporary, path)
     except BaseException as error:
-        try:
-            temporary.unlink(missing_ok=True)
-        except OSError as cleanup_error:
-            logger.debug("could not remove %s: %s", temporary, cleanup_error)
+        for name in claimed:
+            try:
+                name.unlink(missing_ok=True)
+            except OSError as cleanup_error:
+                logger.debug("could not remove %s: %s", name, cleanup_error)
         if isinstance(error, OSError):
             raise WriteError(f"cannot write: {_reason(error)}", path) from error
         raise
