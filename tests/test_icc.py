@@ -196,3 +196,15 @@ def test_grey_profiles_are_gray_class_and_identified_by_tone_curve(space):
     assert profile[16:20] == b"GRAY" and b"kTRC" in _tag_table(profile) and b"rXYZ" not in _tag_table(profile)
     assert ImageCms.ImageCmsProfile(io.BytesIO(profile)).profile.xcolor_space.strip() == "GRAY"
     assert icc.identify_space(profile) == space
+
+
+def test_a_linear_profile_without_a_linear_space_is_unknown():
+    """"Linear Adobe RGB" has no xfix space: reading it through Adobe RGB's gamma would be silently wrong."""
+    profile = bytearray(icc.icc_profile("adobergb"))
+    tags = _tag_table(bytes(profile))
+    offset = 132 + 12 * list(tags).index(b"rXYZ")
+    profile[offset : offset + 4] = b"zzzz"  # no colorants: the description decides
+    d_off, _ = tags[b"desc"]
+    text = b"Linear Adobe RGB"
+    profile[d_off + 12 : d_off + 12 + len(text) + 1] = text + b"\0"
+    assert icc.identify_space(bytes(profile)) is None

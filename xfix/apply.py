@@ -44,4 +44,3 @@ def edit_corrector(edit: Edit, path: Path, device: str = "cpu") -> Any:
     torch_device = select_device(device)
     return Corrector(profile, arch, EditModel(edit).eval().to(torch_device), torch_device, {},
                      Inference(mode="whole"))
-

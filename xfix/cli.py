@@ -69,6 +69,7 @@ class InputSpace(str, Enum):
     srgb = "srgb"
     adobergb = "adobergb"
     prophoto = "prophoto"
+    display_p3 = "display-p3"
     linear_srgb = "linear-srgb"
     linear_prophoto = "linear-prophoto"
 

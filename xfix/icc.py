@@ -264,8 +264,10 @@ def _identify_by_description(tags: dict[bytes, bytes]) -> str | None:
         ("display p3", "display-p3"),
     ):
         if needle in text:
-            has_linear = f"linear-{space}" in colour.RGB_SPACES
-            return f"linear-{space}" if ("linear" in text or "g10" in text) and has_linear else space
+            if "linear" not in text and "g10" not in text:
+                return space
+            # a linear variant xfix has no space for must not be read through the gamma curve
+            return f"linear-{space}" if f"linear-{space}" in colour.RGB_SPACES else None
     return None
 
 
