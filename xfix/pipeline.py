@@ -267,16 +267,7 @@ class _Batch:
         if self.corrector is None:
             from xfix.profile import Corrector
 
-            self.corrector = Corrector.load(
-                self.profile,
-                device=self.config.device,
-                settings_overrides=dict(self.config.settings),
-                inference_overrides=dict(self.config.inference),
-            )
-            if self.config.sidecars or self.config.variants:
-                from xfix.sidecars import check_sidecars
-
-                check_sidecars(self.config.sidecars, self.corrector, variants=self.config.variants)
+            self.corrector = self._checked(Corrector.load(self.profile, **self._load_options()))
         return self.corrector
 
     def _check_corrector(self) -> None:
@@ -286,17 +277,22 @@ class _Batch:
             return
         from xfix.profile import plan_corrector
 
-        plan = plan_corrector(
-            self.profile,
-            device=self.config.device,
-            settings_overrides=dict(self.config.settings),
-            inference_overrides=dict(self.config.inference),
-        )
+        self._checked(plan_corrector(self.profile, **self._load_options()))
+        self.plan_checked = True
+
+    def _load_options(self) -> dict[str, Any]:
+        """How the batch's options load its profile (Corrector.load and plan_corrector alike)."""
+        config = self.config
+        return {"device": config.device, "settings_overrides": dict(config.settings),
+                "inference_overrides": dict(config.inference)}  # fmt: skip
+
+    def _checked(self, corrector: Any) -> Any:
+        """`corrector` (a loaded one or a plan) once it can write the side files and variants asked for."""
         if self.config.sidecars or self.config.variants:
             from xfix.sidecars import check_sidecars
 
-            check_sidecars(self.config.sidecars, plan, variants=self.config.variants)
-        self.plan_checked = True
+            check_sidecars(self.config.sidecars, corrector, variants=self.config.variants)
+        return corrector
 
     def run(self, job: Job, *, output: Path | None = None) -> FileResult:
         start = perf_counter()
@@ -310,18 +306,18 @@ class _Batch:
         try:
             output = output if output is not None else output_path(job, self.config)
             files = planned_files(output, self.config)
+            for path in files:  # before claiming: a job failed for its names must not keep them
+                write.check_name(path)
             refusal = self._refusal(job, files)
             if refusal is not None:
                 raise UsageError(refusal, job.input)
-            for path in files:
-                write.check_name(path)
         except Exception as error:
             return result("failed", None, error=self._failure(error, job))
         existing = [f for f in files if os.path.lexists(f)]
         if existing and not self.config.overwrite:  # a sidecar too: NAME.xmp may be Lightroom's, not ours
             return result("skipped", output, note=f"{existing[0]} exists (--overwrite replaces it)")
         if self.config.dry_run:
-            self._check_corrector()  # not caught, as loading it is not in a real run
+            self._check_corrector()  # not caught, as in a real run
             try:
                 write.check_folder(output.parent)  # what ensure_folder would refuse
             except XfixError as error:
