@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from xfix.discover import Job, format_of, real_path
+from xfix.discover import Job, format_of
 from xfix.errors import UsageError
+from xfix.files import real_path
 
 if TYPE_CHECKING:
     from xfix.pipeline import CorrectConfig
@@ -58,7 +59,7 @@ class OutputClaims:
 
     inputs: the run's inputs that no output may replace besides each output's own source (which is always
     checked): one input's output can land on another input (a.png -> a.jpg beside the input a.jpg). Paths
-    are compared with symbolic links followed, never raising on a link loop (`discover.real_path`)."""
+    are compared with symbolic links followed, never raising on a link loop (`files.real_path`)."""
 
     def __init__(self, inputs: Iterable[Path] = ()):
         self._inputs = {real_path(p): Path(p) for p in inputs}
