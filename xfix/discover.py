@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence, TextIO
+from typing import Any, Callable, Sequence, TextIO
 
 from xfix.files import link_problem, real_path, special_file_kind
 
@@ -63,6 +63,12 @@ class DiscoveryResult:
     @property
     def failures(self) -> tuple[Job, ...]:
         return tuple(job for job in self.jobs if job.problem is not None)
+
+
+def as_inputs(inputs: Any, *single: type) -> tuple:
+    """`inputs` as a tuple: one str or os.PathLike (or one instance of the `single` types) is one input, not a
+    sequence of inputs, which a str would otherwise be, taken character by character."""
+    return (inputs,) if isinstance(inputs, (str, os.PathLike, *single)) else tuple(inputs)
 
 
 def format_of(path: Path | str) -> str | None:

@@ -17,10 +17,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from xfix.discover import as_inputs
 from xfix.errors import DecodeError, InputError, UsageError, WriteError, XfixError
 from xfix.outputs import OutputClaims
 
@@ -36,7 +37,7 @@ class HdrConfig:
     """One `xfix hdr` run. `inputs`: paths, or a single path; `weights` is a key of WEIGHT_SETS; `half`
     chooses half (else float) EXR samples."""
 
-    inputs: tuple[Path, ...]
+    inputs: Sequence[str | os.PathLike] | str | os.PathLike  # a tuple of Paths once built
     out_dir: Path
     weights: str = "default"
     gamma: float = 1.0
@@ -51,9 +52,7 @@ class HdrConfig:
     def __post_init__(self) -> None:
         from xfix.exr import COMPRESSIONS
 
-        # A single path is one input (a str would otherwise be taken letter by letter).
-        inputs = (self.inputs,) if isinstance(self.inputs, (str, os.PathLike)) else self.inputs
-        object.__setattr__(self, "inputs", tuple(Path(p) for p in inputs))
+        object.__setattr__(self, "inputs", tuple(Path(p) for p in as_inputs(self.inputs)))
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         if self.weights not in WEIGHT_SETS:
             raise UsageError(f"unknown weights {self.weights!r}; valid: {', '.join(WEIGHT_SETS)}")
