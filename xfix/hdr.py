@@ -235,11 +235,7 @@ class _Writer:
     def clash(self, item: Item) -> str | None:
         """Why `item` may write nothing at all, or None: an earlier input of the run writes the same EXR or,
         for a video, into the same folder (the later one's frames would be skipped, or mixed in)."""
-        output = self.config.out_dir / item.output
-        owner = self.claims.owner(item.path, output)
-        if owner is None:
-            return None
-        return f"{output} is also the output of {owner}; give them in separate runs"
+        return self.refusal(item.path, [self.config.out_dir / item.output])
 
     def targets(self, relative: Path) -> list[Path]:
         """The files one frame writes: its EXR, and with --preview its tone-mapped PNG."""
@@ -247,13 +243,10 @@ class _Writer:
         return [exr, exr.with_suffix(".png")] if self.config.preview else [exr]
 
     def refusal(self, source: Path, targets: list[Path]) -> str | None:
-        """Why `targets` must not be written for `source`, or None: one of them is an input of the run."""
-        for target in targets:
-            replaced = self.claims.replaced_input(source, target)
-            if replaced is not None:
-                whose = "the input" if replaced == source else f"the input {replaced}"
-                return f"{target} would replace {whose}; choose another -o folder"
-        return None
+        """Why `targets` must not be written for `source`, or None, and then they are `source`'s: one of them
+        is an input of the run, or an earlier input's output."""
+        return self.claims.refusal(source, targets, replace_hint="choose another -o folder",
+                                   clash_hint="give them in separate runs")
 
     def existing(self, targets: list[Path]) -> Path | None:
         """The first target already on disk, unless overwrite (a frame with one is skipped, not half-done)."""
