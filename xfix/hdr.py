@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from xfix.discover import as_inputs
-from xfix.errors import DecodeError, InputError, UsageError, WriteError, XfixError
+from xfix.errors import DecodeError, InputError, UsageError, XfixError
 from xfix.outputs import OutputClaims
 
 log = logging.getLogger(__name__)
@@ -370,25 +370,42 @@ def _run_video(config: HdrConfig, writer: _Writer, reconstructor: Any, item: Ite
     if count == 0:
         report(HdrResult(str(item.path), None, "failed", unreadable or "no frames could be read"))
     if config.preview and previews:
-        try:
-            _write_preview_video(config, writer, item, previews)
-        except XfixError as error:  # one line like any other output, not the end of the batch
-            report(HdrResult(f"{item.path} (preview video)", None, "failed", str(error)))
+        result = _preview_video(config, writer, item, previews)
+        if result is not None:
+            report(result)
 
 
-def _write_preview_video(config: HdrConfig, writer: _Writer, item: Item, previews: list[np.ndarray]) -> None:
-    """The tone-mapped frames as an MP4 (H.264) next to the EXR frames; WriteError when it cannot be."""
+def _preview_video(
+    config: HdrConfig, writer: _Writer, item: Item, previews: list[np.ndarray]
+) -> HdrResult | None:
+    """Write the tone-mapped frames as an MP4 next to the EXR frames. None when written; else the line to
+    report, like any other output's and not the end of the batch: failed, or skipped when the file is there
+    already (a partial run's), checked before encoding as the atomic writer would refuse it only after."""
+    source = f"{item.path} (preview video)"
+    target = config.out_dir / item.output / f"{item.path.stem}_preview.mp4"
+    refusal = writer.refusal(item.path, [target])
+    if refusal is not None:
+        return HdrResult(source, None, "failed", refusal)
+    existing = writer.existing([target])
+    if existing is not None:
+        return HdrResult(source, target, "skipped", f"{existing} exists (use --overwrite)")
+    try:
+        _write_preview_video(config, item.path, target, previews)
+    except XfixError as error:
+        return HdrResult(source, None, "failed", str(error))
+    return None
+
+
+def _write_preview_video(config: HdrConfig, video: Path, target: Path, previews: list[np.ndarray]) -> None:
+    """The tone-mapped frames as an MP4 (H.264) at `target`, at the frame rate of `video`; WriteError when it
+    cannot be written."""
     import imageio
 
     from xfix.write import write_atomic
 
-    target = config.out_dir / item.output / f"{item.path.stem}_preview.mp4"
-    refusal = writer.refusal(item.path, [target])
-    if refusal is not None:
-        raise WriteError(refusal)
     with tempfile.TemporaryDirectory(prefix="xfix-mp4-") as folder:
         path = Path(folder) / "preview.mp4"
-        with imageio.get_writer(str(path), format="FFMPEG", fps=video_fps(item.path), codec="libx264",
+        with imageio.get_writer(str(path), format="FFMPEG", fps=video_fps(video), codec="libx264",
                                 macro_block_size=2, quality=8) as out:
             for frame in previews:
                 out.append_data(frame[: frame.shape[0] // 2 * 2, : frame.shape[1] // 2 * 2])
