@@ -4,6 +4,10 @@ the export and the profile file's sha256 are right. No real training happens her
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,6 +22,8 @@ from xfix.checkpoint import canonical_safetensors, update_profile_sha256
 from xfix.data.dataset import is_validation
 from xfix.errors import ProfileError, UsageError
 from xfix.train import TrainConfig, run_training
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 class Tiny(nn.Module):
@@ -314,6 +320,47 @@ def _train_cli(*args):
     from xfix.cli import app
 
     return CliRunner().invoke(app, ["train", *[str(a) for a in args]])
+
+
+STOP_MID_TRAINING = """
+import os, signal, sys
+from xfix import train
+real_step, stop = train.Trainer.train_step, getattr(signal, sys.argv[1])
+
+def stop_after_the_third_step(self, inp, target):
+    logs = real_step(self, inp, target)
+    if self.step == 3:
+        os.kill(os.getpid(), stop)  # as cron, systemd or `timeout` would
+    return logs
+
+train.Trainer.train_step = stop_after_the_third_step
+from xfix.cli import main
+sys.argv = ["xfix", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_saves_a_checkpoint_as_ctrl_c_does(photos, tmp_path, name):
+    """A real signal in a child process, sent from inside the third training step (not after a guessed
+    delay): training stops as for Ctrl-C, with a checkpoint of step 3, and exit code 128 + the signal's
+    number."""
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    )
+    checkpoints = tmp_path / "ck"
+    args = ["train", "bgrid", "--data", str(photos), "--steps", "10", "--out", str(tmp_path / "out"),
+            "--checkpoints", str(checkpoints), "--device", "cpu", "--workers", "0", "--patches", "32",
+            "--batch-size", "2", "--eval-limit", "0"]
+    done = subprocess.run([sys.executable, "-c", STOP_MID_TRAINING, name, *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 128 + getattr(signal, name), done.stderr
+    assert f"stopped by {name}" in done.stderr and "rerun with --resume" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert json.loads((checkpoints / "checkpoint.json").read_text())["step"] == 3
+    assert not [p for p in checkpoints.iterdir() if ".xfix-tmp-" in p.name]
+    assert not (tmp_path / "out").exists()  # stopped: nothing exported
 
 
 def test_unknown_profile_and_empty_data_folder_are_usage_errors(photos, tmp_path):
