@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 # msec ahead of classic; classic stays as the fallback that needs no weights).
 PROFILE_PREFERENCE: tuple[str, ...] = ("msec", "classic")
 # Architectures of the profiles `xfix hdr` runs: they reconstruct HDR light and correct no exposure, so
-# `xfix correct` refuses them (it would write the input back unchanged) and does not offer them.
+# `xfix correct` refuses them (it would write the input back unchanged) and does not offer them, and
+# `xfix train` leaves them to `xfix.hdr_train` (the one place that says which architectures are HDR).
 HDR_ARCHITECTURES: tuple[str, ...] = ("hdrcnn",)
 
 

@@ -40,12 +40,14 @@ from xfix.checkpoint import (
 from xfix.data.dataset import Curriculum, batch_stream, list_photos, load_photo, split_photos
 from xfix.errors import InputError, UsageError, XfixError
 from xfix.modelcard import model_card_eval, write_model_card
+from xfix.profile_choice import HDR_ARCHITECTURES
 from xfix.samplegrid import sample_set, save_sample_grid
 
 log = logging.getLogger(__name__)
 
-# Architectures whose training data are not photo pairs, with the command that trains them instead
-OTHER_TRAINERS = {"hdrcnn": "python -m xfix.hdr_train {profile} MINUTES [INIT_FROM]"}
+# What trains the HDR architectures (`profile_choice.HDR_ARCHITECTURES`) instead: their targets are light above
+# white, which the photo pairs of this loop cannot give
+HDR_TRAINER = "python -m xfix.hdr_train {profile} MINUTES [INIT_FROM]"
 
 
 @dataclass(frozen=True)
@@ -325,12 +327,10 @@ def run_training(config: TrainConfig, *, on_progress: Callable[[dict], None] | N
 
 
 def _check_trained_here(setup: _Setup) -> None:
-    """Refuse a profile whose architecture another command trains (hdrcnn: HDR targets above 1, which the
-    photo pairs of this loop cannot give)."""
-    command = OTHER_TRAINERS.get(setup.arch.name)
-    if command is not None:
+    """Refuse a profile whose architecture another command trains: the HDR ones (`HDR_TRAINER`)."""
+    if setup.arch.name in HDR_ARCHITECTURES:
         raise UsageError(f"profile {setup.name} ({setup.arch.name}) is not trained by xfix train; "
-                         f"use: {command.format(profile=setup.name)}")
+                         f"use: {HDR_TRAINER.format(profile=setup.name)}")
 
 
 def _check_checkpoint_folder(config: TrainConfig) -> None:
