@@ -43,11 +43,6 @@ def default_profile() -> Any:
     raise ProfileError("no shipped profile loads (" + "; ".join(reasons) + ")")
 
 
-def default_profile_name() -> str:
-    """The name of `default_profile()`."""
-    return default_profile().name
-
-
 def profile_names() -> list[str]:
     """Names of the profile files on the search path (files are found, not parsed: cheap enough for shell
     completion)."""
