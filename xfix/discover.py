@@ -265,7 +265,9 @@ def _discover_folder(
         return
     out.warnings.extend(warnings)
     for image, rel in images:
-        if (problem := link_problem(image)) is not None:  # named like an image: expected corrected
+        # A name like an image's is one the user expects corrected: a link there that leads nowhere is a
+        # failed file, not silently skipped as the folder's other files are
+        if (problem := link_problem(image)) is not None:
             out.add_problem(str(image), problem)
         else:
             out.add_file(image, rel_prefix / rel)
