@@ -398,6 +398,30 @@ def test_corrupt_photos_are_skipped_with_a_warning(photos, tmp_path):
         run_training(_config(broken, tmp_path, steps=2, export=False, checkpoints=tmp_path / "ck2"))
 
 
+def test_the_cli_prints_each_warning_once(photos, tmp_path, monkeypatch):
+    """A photo left out, and on --resume another data folder, are warned about once, among the run's warnings
+    at the end (they were also logged as they happened, so printed twice)."""
+    import shutil
+
+    import fixtures
+
+    profile = _profile_toml(tmp_path / "profiles", "bgridw", "bgrid")
+    monkeypatch.setenv("XFIX_PROFILE_PATH", str(profile.parent))
+    folder = shutil.copytree(photos, tmp_path / "photos")
+    bad = next(n for n in (f"bad{i}.jpg" for i in range(500)) if not is_validation(n))
+    fixtures.make_text_as_jpg(folder / bad)
+    common = ["--out", tmp_path / "out", "--checkpoints", tmp_path / "ck", "--device", "cpu",
+              "--workers", "0", "--patches", "32", "--batch-size", "2", "--eval-limit", "0"]
+    unwrapped = lambda text: "".join(text.split())  # noqa: E731  (the console folds long paths anywhere)
+    first = _train_cli("bgridw", "--data", folder, "--steps", "1", *common)
+    assert first.exit_code == 0, first.stderr
+    assert unwrapped(first.stderr).count(bad) == 1, first.stderr
+    moved = shutil.copytree(folder, tmp_path / "moved")
+    again = _train_cli("bgridw", "--data", moved, "--steps", "2", "--resume", *common)
+    assert again.exit_code == 0, again.stderr
+    assert unwrapped(again.stderr).count("nowreads") == 1 and unwrapped(again.stderr).count(bad) == 1
+
+
 def test_hdr_profiles_point_to_their_own_trainer(photos, tmp_path):
     result = _train_cli("hdr-default", "--data", photos, "--steps", "1", "--out", tmp_path / "out",
                         "--checkpoints", tmp_path / "ck")

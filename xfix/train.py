@@ -45,8 +45,8 @@ from xfix.samplegrid import sample_set, save_sample_grid
 
 log = logging.getLogger(__name__)
 
-# What trains the HDR architectures (`profile_choice.HDR_ARCHITECTURES`) instead: their targets are light above
-# white, which the photo pairs of this loop cannot give
+# What trains the HDR architectures (`profile_choice.HDR_ARCHITECTURES`) instead: their targets are light
+# above white, which the photo pairs of this loop cannot give
 HDR_TRAINER = "python -m xfix.hdr_train {profile} MINUTES [INIT_FROM]"
 
 
@@ -289,7 +289,6 @@ def _load_readable(paths: list[Path], max_side: int | None) -> tuple[list[np.nda
         try:
             return load_photo(path, max_side), None
         except XfixError as error:
-            log.warning("skipped %s", error)
             return None, f"skipped {error}"
 
     with ThreadPoolExecutor(max_workers=2) as pool:
