@@ -422,6 +422,28 @@ def test_the_cli_prints_each_warning_once(photos, tmp_path, monkeypatch):
     assert unwrapped(again.stderr).count("nowreads") == 1 and unwrapped(again.stderr).count(bad) == 1
 
 
+def test_readable_photos_are_loaded_until_the_limit_and_no_further(photos, tmp_path, monkeypatch):
+    """What the sample grids use so as not to decode every validation photo: the first `limit` photos that
+    decode, the others passed over with their errors, and nothing read after them."""
+    import fixtures
+
+    from xfix.data import dataset
+
+    paths = sorted(photos.iterdir())
+    bad = fixtures.make_text_as_jpg(tmp_path / "notes.jpg")
+    read, real = [], dataset.load_photo
+
+    def recorded(path, max_side=None):
+        read.append(path)
+        return real(path, max_side)
+
+    monkeypatch.setattr(dataset, "load_photo", recorded)
+    loaded, kept, skipped = dataset.load_readable_photos([bad, *paths], max_side=16, limit=2)
+    assert kept == paths[:2] and [photo.shape[:2] for photo in loaded] == [(12, 16)] * 2
+    assert [error.path for error in skipped] == [bad] and "text" in str(skipped[0])
+    assert sorted(read) == sorted([bad, *paths[:2]])
+
+
 def test_hdr_profiles_point_to_their_own_trainer(photos, tmp_path):
     result = _train_cli("hdr-default", "--data", photos, "--steps", "1", "--out", tmp_path / "out",
                         "--checkpoints", tmp_path / "ck")
