@@ -3,6 +3,7 @@ round-trips, input planning (natural frame order, video), the shipped weights, a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -408,6 +409,26 @@ def test_video_input_gives_numbered_frames(tmp_path):
     assert names == ["clip_preview.mp4", "frame_000001.exr", "frame_000001.png", "frame_000002.exr",
                      "frame_000002.png", "frame_000003.exr", "frame_000003.png"]
     assert read_exr(out / "frame_000002.exr")[0].shape == (64, 96, 3)
+
+
+def test_an_existing_preview_video_is_skipped_unless_overwrite(tmp_path):
+    """A preview MP4 already there (an earlier, partial run's) is checked before encoding: the line says
+    skipped, not failed, and the file is kept; --overwrite replaces it."""
+    from xfix.hdr import HdrConfig, run_hdr
+
+    _write_video(tmp_path / "clip.mp4")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "clip_preview.mp4").write_bytes(b"an earlier run's preview")
+    config = HdrConfig(inputs=(tmp_path / "clip.mp4",), out_dir=out, weights="video", preview=True)
+    summary = run_hdr(config)
+    assert summary.failed == 0
+    assert [(r.source, r.status) for r in summary.results][-1] == (f"{tmp_path / 'clip.mp4'} (preview video)",
+                                                                    "skipped")
+    assert "exists" in summary.results[-1].message
+    assert (out / "clip_preview.mp4").read_bytes() == b"an earlier run's preview"
+    assert run_hdr(replace(config, overwrite=True)).failed == 0
+    assert (out / "clip_preview.mp4").read_bytes() != b"an earlier run's preview"
 
 
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])

@@ -285,12 +285,12 @@ def test_config_is_frozen_and_takes_plain_paths():
 
 
 def test_default_profile_is_the_first_of_the_preference_list_that_loads(monkeypatch):
-    assert profile_choice.default_profile_name() in profile_choice.PROFILE_PREFERENCE
+    assert profile_choice.default_profile().name in profile_choice.PROFILE_PREFERENCE
     monkeypatch.setattr(profile_choice, "PROFILE_PREFERENCE", ("no-such-profile", "classic"))
-    assert profile_choice.default_profile_name() == "classic"
+    assert profile_choice.default_profile().name == "classic"
     monkeypatch.setattr(profile_choice, "PROFILE_PREFERENCE", ("no-such-profile",))
     with pytest.raises(ProfileError):
-        profile_choice.default_profile_name()
+        profile_choice.default_profile().name
 
 
 @pytest.mark.parametrize("weights", ["missing.safetensors", "wrong.safetensors"])

@@ -4,6 +4,10 @@ the export and the profile file's sha256 are right. No real training happens her
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,6 +22,8 @@ from xfix.checkpoint import canonical_safetensors, update_profile_sha256
 from xfix.data.dataset import is_validation
 from xfix.errors import ProfileError, UsageError
 from xfix.train import TrainConfig, run_training
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 class Tiny(nn.Module):
@@ -316,6 +322,47 @@ def _train_cli(*args):
     return CliRunner().invoke(app, ["train", *[str(a) for a in args]])
 
 
+STOP_MID_TRAINING = """
+import os, signal, sys
+from xfix import train
+real_step, stop = train.Trainer.train_step, getattr(signal, sys.argv[1])
+
+def stop_after_the_third_step(self, inp, target):
+    logs = real_step(self, inp, target)
+    if self.step == 3:
+        os.kill(os.getpid(), stop)  # as cron, systemd or `timeout` would
+    return logs
+
+train.Trainer.train_step = stop_after_the_third_step
+from xfix.cli import main
+sys.argv = ["xfix", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_saves_a_checkpoint_as_ctrl_c_does(photos, tmp_path, name):
+    """A real signal in a child process, sent from inside the third training step (not after a guessed
+    delay): training stops as for Ctrl-C, with a checkpoint of step 3, and exit code 128 + the signal's
+    number."""
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    )
+    checkpoints = tmp_path / "ck"
+    args = ["train", "bgrid", "--data", str(photos), "--steps", "10", "--out", str(tmp_path / "out"),
+            "--checkpoints", str(checkpoints), "--device", "cpu", "--workers", "0", "--patches", "32",
+            "--batch-size", "2", "--eval-limit", "0"]
+    done = subprocess.run([sys.executable, "-c", STOP_MID_TRAINING, name, *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 128 + getattr(signal, name), done.stderr
+    assert f"stopped by {name}" in done.stderr and "rerun with --resume" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert json.loads((checkpoints / "checkpoint.json").read_text())["step"] == 3
+    assert not [p for p in checkpoints.iterdir() if ".xfix-tmp-" in p.name]
+    assert not (tmp_path / "out").exists()  # stopped: nothing exported
+
+
 def test_unknown_profile_and_empty_data_folder_are_usage_errors(photos, tmp_path):
     unknown = _train_cli("no-such-profile", "--data", photos, "--steps", "1", "--out", tmp_path / "out",
                          "--checkpoints", tmp_path / "ck")
@@ -349,6 +396,52 @@ def test_corrupt_photos_are_skipped_with_a_warning(photos, tmp_path):
     fixtures.make_text_as_jpg(broken / train_name)
     with pytest.raises(UsageError, match="no training photo decodes"):
         run_training(_config(broken, tmp_path, steps=2, export=False, checkpoints=tmp_path / "ck2"))
+
+
+def test_the_cli_prints_each_warning_once(photos, tmp_path, monkeypatch):
+    """A photo left out, and on --resume another data folder, are warned about once, among the run's warnings
+    at the end (they were also logged as they happened, so printed twice)."""
+    import shutil
+
+    import fixtures
+
+    profile = _profile_toml(tmp_path / "profiles", "bgridw", "bgrid")
+    monkeypatch.setenv("XFIX_PROFILE_PATH", str(profile.parent))
+    folder = shutil.copytree(photos, tmp_path / "photos")
+    bad = next(n for n in (f"bad{i}.jpg" for i in range(500)) if not is_validation(n))
+    fixtures.make_text_as_jpg(folder / bad)
+    common = ["--out", tmp_path / "out", "--checkpoints", tmp_path / "ck", "--device", "cpu",
+              "--workers", "0", "--patches", "32", "--batch-size", "2", "--eval-limit", "0"]
+    unwrapped = lambda text: "".join(text.split())  # noqa: E731  (the console folds long paths anywhere)
+    first = _train_cli("bgridw", "--data", folder, "--steps", "1", *common)
+    assert first.exit_code == 0, first.stderr
+    assert unwrapped(first.stderr).count(bad) == 1, first.stderr
+    moved = shutil.copytree(folder, tmp_path / "moved")
+    again = _train_cli("bgridw", "--data", moved, "--steps", "2", "--resume", *common)
+    assert again.exit_code == 0, again.stderr
+    assert unwrapped(again.stderr).count("nowreads") == 1 and unwrapped(again.stderr).count(bad) == 1
+
+
+def test_readable_photos_are_loaded_until_the_limit_and_no_further(photos, tmp_path, monkeypatch):
+    """What the sample grids use so as not to decode every validation photo: the first `limit` photos that
+    decode, the others passed over with their errors, and nothing read after them."""
+    import fixtures
+
+    from xfix.data import dataset
+
+    paths = sorted(photos.iterdir())
+    bad = fixtures.make_text_as_jpg(tmp_path / "notes.jpg")
+    read, real = [], dataset.load_photo
+
+    def recorded(path, max_side=None):
+        read.append(path)
+        return real(path, max_side)
+
+    monkeypatch.setattr(dataset, "load_photo", recorded)
+    loaded, kept, skipped = dataset.load_readable_photos([bad, *paths], max_side=16, limit=2)
+    assert kept == paths[:2] and [photo.shape[:2] for photo in loaded] == [(12, 16)] * 2
+    assert [error.path for error in skipped] == [bad] and "text" in str(skipped[0])
+    assert sorted(read) == sorted([bad, *paths[:2]])
 
 
 def test_hdr_profiles_point_to_their_own_trainer(photos, tmp_path):

@@ -76,7 +76,7 @@ def save_checkpoint(folder: Path, trainer: Trainer, stage: Any) -> None:
         "profile": trainer.setup.name,
         "architecture": trainer.setup.arch.name,
         "settings": trainer.setup.settings,
-        "data": str(Path(trainer.config.data).resolve()),
+        "data": _data_folder(trainer),
         "seed": trainer.seed,
         "step": trainer.step,
         "elapsed_s": trainer.elapsed,
@@ -87,6 +87,12 @@ def save_checkpoint(folder: Path, trainer: Trainer, stage: Any) -> None:
     }
     write_file(folder / "checkpoint.json", json.dumps(meta, indent=1, default=str).encode())
     log.info("checkpoint at step %d in %s", trainer.step, folder)
+
+
+def _data_folder(trainer: Trainer) -> str:
+    """The training data folder as a checkpoint records it and a resumed run compares it: absolute, links
+    followed."""
+    return str(Path(trainer.config.data).resolve())
 
 
 def load_checkpoint(folder: Path, trainer: Trainer) -> list[str]:
@@ -106,8 +112,9 @@ def load_checkpoint(folder: Path, trainer: Trainer) -> list[str]:
         )
     differences = _setting_differences(meta.get("settings"), trainer.setup.settings)
     if differences:
-        raise UsageError(f"{folder}: the checkpoint was trained with other settings ({'; '.join(differences)});"
-                         " resume with its --set options, or start over with --restart")
+        listed = "; ".join(differences)
+        raise UsageError(f"{folder}: the checkpoint was trained with other settings ({listed}); resume with "
+                         "its --set options, or start over with --restart")
     tensors = load(data)
 
     def part(prefix: str) -> dict[str, torch.Tensor]:
@@ -133,10 +140,9 @@ def load_checkpoint(folder: Path, trainer: Trainer) -> list[str]:
         trainer.scaler.load_state_dict(meta["scaler"])
     trainer.step, trainer.elapsed_before = int(meta["step"]), float(meta["elapsed_s"])
     warnings = []
-    data = str(Path(trainer.config.data).resolve())
+    data = _data_folder(trainer)
     if meta.get("data", data) != data:  # a moved corpus is the same photos: warned, not refused
         warnings.append(f"resumed run was trained on {meta['data']}, now reads {data}")
-        log.warning("%s", warnings[-1])
     if meta["seed"] != trainer.seed:
         warnings.append(f"resumed run keeps its seed {meta['seed']} (asked for {trainer.seed})")
         trainer.seed = int(meta["seed"])
@@ -198,7 +204,8 @@ def init_from_weights(trainer: Trainer) -> None:
 
     profile, name = trainer.setup.profile, trainer.setup.name
     if profile is None or profile.weights is None:
-        raise UsageError(f"--init-from-weights: profile {name} names no weights yet; train it once without it")
+        message = f"--init-from-weights: profile {name} names no weights yet; train it once without it"
+        raise UsageError(message)
     if not profile.weights.is_file():
         raise UsageError(f"--init-from-weights: no weights at {profile.weights} (named by {profile.path})")
     state = load_weights(profile)

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.console import Console
 
 from xfix.cli_common import (
     EXIT_INTERRUPTED,
     Debug,
     Device,
+    Terminated,
     complete_correction_profile,
     exit_codes,
     parse_settings,
     stderr_console,
+    stop_signals_interrupt,
 )
 from xfix.errors import UsageError
 
@@ -79,7 +83,7 @@ def train(
 ) -> None:
     """Train a profile's network on degraded copies of well-exposed photos and export its weights."""
     console = stderr_console()
-    with exit_codes(debug, console, verbose=True):
+    with exit_codes(debug, console, verbose=True), stop_signals_interrupt():
         from xfix.train import TrainConfig, run_training
 
         config = TrainConfig(
@@ -97,13 +101,23 @@ def train(
 
         try:
             result = run_training(config, on_progress=show)
-        except KeyboardInterrupt:
-            console.print("xfix: training interrupted; a checkpoint was saved, rerun with --resume")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM / SIGHUP as Terminated: checkpoint saved
+            raise _training_stopped(console, stop) from None
         console.print(f"trained {result.steps} steps in {result.elapsed_s / 60:.1f} min; weights {result.weights}"
                       f" (sha256 {result.sha256[:12]}...), model card {result.model_card}", markup=False)
         for warning in result.warnings:
             console.print(f"xfix: warning: {warning}", markup=False)
+
+
+def _training_stopped(console: Console, stop: KeyboardInterrupt) -> typer.Exit:
+    """Say that training stopped and where it can go on; the exit status is the shell's for the signal,
+    128 + its number (130 for Ctrl-C)."""
+    if isinstance(stop, Terminated):
+        how, code = f"stopped by {signal.Signals(stop.signum).name}", 128 + stop.signum
+    else:
+        how, code = "interrupted", EXIT_INTERRUPTED
+    console.print(f"xfix: training {how}; a checkpoint was saved, rerun with --resume", markup=False)
+    return typer.Exit(code)
 
 
 def check_report_path(path: Path) -> None:
@@ -154,8 +168,6 @@ def evaluate(
     """Measure a profile beside the identity and classic baselines: PSNR, SSIM, CIEDE2000, consistency."""
     console = stderr_console()
     with exit_codes(debug, console):
-        from rich.console import Console
-
         from xfix.evaluate import EvalConfig, report_table, run_eval
 
         if data is None and pairs is None and brackets is None:

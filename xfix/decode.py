@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xfix.discover import special_file_kind
 from xfix.errors import DecodeError, InputError
+from xfix.files import special_file_kind
 from xfix.frame import Decoded, SourceInfo
 from xfix.headers import (
     TIFF_MAGICS,
@@ -98,11 +98,17 @@ def _pillow_allows(pixels: int):
 
 def _split_alpha(samples: np.ndarray, has_alpha: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """(H, W) or (H, W, C) -> (H, W, 1|3) colour samples and the (H, W) alpha (last channel) or None."""
+    if samples.ndim == 2 or not has_alpha:
+        return _colour_channels(samples), None
+    return _colour_channels(samples[..., :-1]), samples[..., -1]
+
+
+def _colour_channels(samples: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, C) colour samples, alpha already taken off -> (H, W, 1) grey or (H, W, 3) RGB: the
+    first channel when there are fewer than three, the first three when there are more."""
     if samples.ndim == 2:
-        return samples[..., None], None
-    alpha = samples[..., -1] if has_alpha else None
-    colour = samples[..., :-1] if has_alpha else samples
-    return (colour[..., :1] if colour.shape[2] < 3 else colour[..., :3]), alpha
+        return samples[..., None]
+    return samples[..., :1] if samples.shape[2] < 3 else samples[..., :3]
 
 
 def _finish(path, fmt, colour, alpha, orientation, channels, icc=None, exif_space=None) -> Decoded:
@@ -192,7 +198,7 @@ def _decode_tiff(path: Path, head: bytes, max_megapixels: float) -> Decoded:
     alpha_channel = _tiff_alpha_channel(channels, extra_samples)
     alpha = None if alpha_channel is None else samples[..., alpha_channel]
     colour_samples = samples[..., : channels - len(extra_samples)] if extra_samples else samples
-    colour = _split_alpha(colour_samples, False)[0]
+    colour = _colour_channels(colour_samples)
     return _finish(path, "tiff", colour, alpha, orientation, channels, icc, exif_space)
 
 
@@ -260,7 +266,7 @@ def _decode_jpeg(path: Path, head: bytes, max_megapixels: float) -> Decoded:
     except _CORRUPT as e:
         log.debug("Pillow failed on %s: %r", path, e)
         raise DecodeError("truncated or corrupt JPEG", path) from None
-    return _finish(path, "jpeg", _split_alpha(samples, False)[0], None, orientation, channels, icc, space)
+    return _finish(path, "jpeg", _colour_channels(samples), None, orientation, channels, icc, space)
 
 
 def _decode_png(path: Path, head: bytes, max_megapixels: float) -> Decoded:

@@ -8,14 +8,14 @@ image is never queued: opening it would block the batch or read something that i
 
 from __future__ import annotations
 
-import errno
 import glob
 import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence, TextIO
+from typing import Any, Callable, Sequence, TextIO
+
+from xfix.files import link_problem, real_path, special_file_kind
 
 # Extension (lower case, with dot) -> the format the decoder and `encode.resolve_format` speak.
 EXTENSION_FORMATS: dict[str, str] = {
@@ -65,44 +65,15 @@ class DiscoveryResult:
         return tuple(job for job in self.jobs if job.problem is not None)
 
 
+def as_inputs(inputs: Any, *single: type) -> tuple:
+    """`inputs` as a tuple: one str or os.PathLike (or one instance of the `single` types) is one input, not a
+    sequence of inputs, which a str would otherwise be, taken character by character."""
+    return (inputs,) if isinstance(inputs, (str, os.PathLike, *single)) else tuple(inputs)
+
+
 def format_of(path: Path | str) -> str | None:
     """Image format from the file extension, case-insensitive: "IMG_1.CR2" -> "raw"; "notes.txt" -> None."""
     return EXTENSION_FORMATS.get(Path(path).suffix.lower())
-
-
-def real_path(path: Path | str) -> Path:
-    """The absolute path with symbolic links followed, never raising: unlike Path.resolve, a symlink loop
-    or a dangling link stays as named, so one bad link cannot stop a batch."""
-    return Path(os.path.realpath(path))
-
-
-def _link_problem(path: Path | str) -> str | None:
-    """Why a name that exists leads nowhere (a symbolic link loop, a dangling link), or None."""
-    try:
-        os.stat(path)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "symbolic link loop (too many levels of symbolic links)"
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            return "broken symbolic link (its target does not exist)"
-        return f"cannot read it: {exc.strerror or exc}"
-    return None
-
-
-def special_file_kind(path: Path | str) -> str | None:
-    """"a FIFO", "a socket" or "a device" when `path` is one of those, None for a regular file or a folder
-    (or a name that leads nowhere). Such a file must never be opened as an image: a FIFO blocks forever."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-        return None
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
 
 
 def _is_folder(entry: os.DirEntry) -> bool:
@@ -274,7 +245,7 @@ def _discover_one(
             out.warnings.append(
                 f"{path}: skipped, not a supported image type ({path.suffix or 'no extension'})"
             )
-        elif (problem := _link_problem(path)) is not None:
+        elif (problem := link_problem(path)) is not None:
             out.add_problem(arg, problem)
         elif (kind := special_file_kind(path)) is not None:
             out.add_problem(arg, f"not a regular file ({kind}); not opened")
@@ -294,7 +265,9 @@ def _discover_folder(
         return
     out.warnings.extend(warnings)
     for image, rel in images:
-        if (problem := _link_problem(image)) is not None:  # named like an image: expected corrected
+        # A name like an image's is one the user expects corrected: a link there that leads nowhere is a
+        # failed file, not silently skipped as the folder's other files are
+        if (problem := link_problem(image)) is not None:
             out.add_problem(str(image), problem)
         else:
             out.add_file(image, rel_prefix / rel)

@@ -17,11 +17,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from xfix.errors import DecodeError, InputError, UsageError, WriteError, XfixError
+from xfix.discover import as_inputs
+from xfix.errors import DecodeError, InputError, UsageError, XfixError
 from xfix.outputs import OutputClaims
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class HdrConfig:
     """One `xfix hdr` run. `inputs`: paths, or a single path; `weights` is a key of WEIGHT_SETS; `half`
     chooses half (else float) EXR samples."""
 
-    inputs: tuple[Path, ...]
+    inputs: Sequence[str | os.PathLike] | str | os.PathLike  # a tuple of Paths once built
     out_dir: Path
     weights: str = "default"
     gamma: float = 1.0
@@ -51,9 +52,7 @@ class HdrConfig:
     def __post_init__(self) -> None:
         from xfix.exr import COMPRESSIONS
 
-        # A single path is one input (a str would otherwise be taken letter by letter).
-        inputs = (self.inputs,) if isinstance(self.inputs, (str, os.PathLike)) else self.inputs
-        object.__setattr__(self, "inputs", tuple(Path(p) for p in inputs))
+        object.__setattr__(self, "inputs", tuple(Path(p) for p in as_inputs(self.inputs)))
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         if self.weights not in WEIGHT_SETS:
             raise UsageError(f"unknown weights {self.weights!r}; valid: {', '.join(WEIGHT_SETS)}")
@@ -236,11 +235,7 @@ class _Writer:
     def clash(self, item: Item) -> str | None:
         """Why `item` may write nothing at all, or None: an earlier input of the run writes the same EXR or,
         for a video, into the same folder (the later one's frames would be skipped, or mixed in)."""
-        output = self.config.out_dir / item.output
-        owner = self.claims.owner(item.path, output)
-        if owner is None:
-            return None
-        return f"{output} is also the output of {owner}; give them in separate runs"
+        return self.refusal(item.path, [self.config.out_dir / item.output])
 
     def targets(self, relative: Path) -> list[Path]:
         """The files one frame writes: its EXR, and with --preview its tone-mapped PNG."""
@@ -248,13 +243,10 @@ class _Writer:
         return [exr, exr.with_suffix(".png")] if self.config.preview else [exr]
 
     def refusal(self, source: Path, targets: list[Path]) -> str | None:
-        """Why `targets` must not be written for `source`, or None: one of them is an input of the run."""
-        for target in targets:
-            replaced = self.claims.replaced_input(source, target)
-            if replaced is not None:
-                whose = "the input" if replaced == source else f"the input {replaced}"
-                return f"{target} would replace {whose}; choose another -o folder"
-        return None
+        """Why `targets` must not be written for `source`, or None, and then they are `source`'s: one of them
+        is an input of the run, or an earlier input's output."""
+        return self.claims.refusal(source, targets, replace_hint="choose another -o folder",
+                                   clash_hint="give them in separate runs")
 
     def existing(self, targets: list[Path]) -> Path | None:
         """The first target already on disk, unless overwrite (a frame with one is skipped, not half-done)."""
@@ -378,25 +370,42 @@ def _run_video(config: HdrConfig, writer: _Writer, reconstructor: Any, item: Ite
     if count == 0:
         report(HdrResult(str(item.path), None, "failed", unreadable or "no frames could be read"))
     if config.preview and previews:
-        try:
-            _write_preview_video(config, writer, item, previews)
-        except XfixError as error:  # one line like any other output, not the end of the batch
-            report(HdrResult(f"{item.path} (preview video)", None, "failed", str(error)))
+        result = _preview_video(config, writer, item, previews)
+        if result is not None:
+            report(result)
 
 
-def _write_preview_video(config: HdrConfig, writer: _Writer, item: Item, previews: list[np.ndarray]) -> None:
-    """The tone-mapped frames as an MP4 (H.264) next to the EXR frames; WriteError when it cannot be."""
+def _preview_video(
+    config: HdrConfig, writer: _Writer, item: Item, previews: list[np.ndarray]
+) -> HdrResult | None:
+    """Write the tone-mapped frames as an MP4 next to the EXR frames. None when written; else the line to
+    report, like any other output's and not the end of the batch: failed, or skipped when the file is there
+    already (a partial run's), checked before encoding as the atomic writer would refuse it only after."""
+    source = f"{item.path} (preview video)"
+    target = config.out_dir / item.output / f"{item.path.stem}_preview.mp4"
+    refusal = writer.refusal(item.path, [target])
+    if refusal is not None:
+        return HdrResult(source, None, "failed", refusal)
+    existing = writer.existing([target])
+    if existing is not None:
+        return HdrResult(source, target, "skipped", f"{existing} exists (use --overwrite)")
+    try:
+        _write_preview_video(config, item.path, target, previews)
+    except XfixError as error:
+        return HdrResult(source, None, "failed", str(error))
+    return None
+
+
+def _write_preview_video(config: HdrConfig, video: Path, target: Path, previews: list[np.ndarray]) -> None:
+    """The tone-mapped frames as an MP4 (H.264) at `target`, at the frame rate of `video`; WriteError when it
+    cannot be written."""
     import imageio
 
     from xfix.write import write_atomic
 
-    target = config.out_dir / item.output / f"{item.path.stem}_preview.mp4"
-    refusal = writer.refusal(item.path, [target])
-    if refusal is not None:
-        raise WriteError(refusal)
     with tempfile.TemporaryDirectory(prefix="xfix-mp4-") as folder:
         path = Path(folder) / "preview.mp4"
-        with imageio.get_writer(str(path), format="FFMPEG", fps=video_fps(item.path), codec="libx264",
+        with imageio.get_writer(str(path), format="FFMPEG", fps=video_fps(video), codec="libx264",
                                 macro_block_size=2, quality=8) as out:
             for frame in previews:
                 out.append_data(frame[: frame.shape[0] // 2 * 2, : frame.shape[1] // 2 * 2])

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from xfix.discover import Job, format_of, real_path
+from xfix.discover import Job, format_of
 from xfix.errors import UsageError
+from xfix.files import real_path
 
 if TYPE_CHECKING:
     from xfix.pipeline import CorrectConfig
@@ -58,7 +59,7 @@ class OutputClaims:
 
     inputs: the run's inputs that no output may replace besides each output's own source (which is always
     checked): one input's output can land on another input (a.png -> a.jpg beside the input a.jpg). Paths
-    are compared with symbolic links followed, never raising on a link loop (`discover.real_path`)."""
+    are compared with symbolic links followed, never raising on a link loop (`files.real_path`)."""
 
     def __init__(self, inputs: Iterable[Path] = ()):
         self._inputs = {real_path(p): Path(p) for p in inputs}
@@ -80,9 +81,24 @@ class OutputClaims:
         """`outputs` are `source`'s from now on."""
         self._owners.update(dict.fromkeys(map(real_path, outputs), Path(source)))
 
-    def owner(self, source: Path, output: Path) -> Path | None:
-        """The earlier input that already claimed `output`, or None, and then `output` is `source`'s."""
-        other = self.claimed_by(source, output)
-        if other is None:
-            self.claim(source, [output])
-        return other
+    def refusal(
+        self, source: Path, outputs: Iterable[Path], *, replace_hint: str, clash_hint: str
+    ) -> str | None:
+        """Why `outputs` (all the files one job writes) must not be written for `source`, or None: one would
+        replace `source` or another input, or is already another input's output. They are claimed only all
+        together, when none is refused, so a refused job takes no name from a later one.
+
+        The hints end the message and say what to change: `replace_hint` when an output would replace an
+        input, `clash_hint` when two inputs have one output (each command offers its own options)."""
+        outputs = list(outputs)
+        for output in outputs:
+            replaced = self.replaced_input(source, output)
+            if replaced == Path(source):
+                return f"the output would replace the input; {replace_hint}"
+            if replaced is not None:
+                return f"{output} would replace the input {replaced}; {replace_hint}"
+            other = self.claimed_by(source, output)
+            if other is not None:
+                return f"{output} is also the output of {other}; {clash_hint}"
+        self.claim(source, outputs)
+        return None

@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
 from xfix import write
-from xfix.discover import Job
+from xfix.discover import Job, as_inputs
 from xfix.errors import UsageError, XfixError
 from xfix.outputs import OutputClaims, format_for_extension, output_format, output_path, planned_files
 from xfix.profile_choice import resolve_correction_profile
@@ -33,9 +33,7 @@ STATUSES = ("done", "skipped", "failed", "dry-run")
 
 
 def _jobs(items: Sequence[Job | str | os.PathLike] | Job | str | os.PathLike) -> tuple[Job, ...]:
-    if isinstance(items, (Job, str, os.PathLike)):  # one input: a str is not a sequence of paths
-        items = (items,)
-    return tuple(item if isinstance(item, Job) else Job(Path(item)) for item in items)
+    return tuple(item if isinstance(item, Job) else Job(Path(item)) for item in as_inputs(items, Job))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 # msec ahead of classic; classic stays as the fallback that needs no weights).
 PROFILE_PREFERENCE: tuple[str, ...] = ("msec", "classic")
 # Architectures of the profiles `xfix hdr` runs: they reconstruct HDR light and correct no exposure, so
-# `xfix correct` refuses them (it would write the input back unchanged) and does not offer them.
+# `xfix correct` refuses them (it would write the input back unchanged) and does not offer them, and
+# `xfix train` leaves them to `xfix.hdr_train` (the one place that says which architectures are HDR).
 HDR_ARCHITECTURES: tuple[str, ...] = ("hdrcnn",)
 
 
@@ -40,11 +41,6 @@ def default_profile() -> Any:
                 reason.replace(": ", " does not load: ", 1) for reason in reasons))
         return profile
     raise ProfileError("no shipped profile loads (" + "; ".join(reasons) + ")")
-
-
-def default_profile_name() -> str:
-    """The name of `default_profile()`."""
-    return default_profile().name
 
 
 def profile_names() -> list[str]:

@@ -10,18 +10,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from xfix.data.dataset import load_photos, random_crop
+from xfix.data.dataset import load_readable_photos, random_crop
 
 if TYPE_CHECKING:
     from xfix.train import Trainer
 
 
 def sample_set(paths: list[Path], encoding: str, seed: int, count: int = 4, size: int = 256):
-    """Fixed (inputs, targets) (N, 3, S, S) float32 from the first photos, at EV -1.5 and +1.5 alternately."""
+    """(samples, errors): fixed (inputs, targets) (N, 3, S, S) float32 from the first `count` photos that
+    decode, at EV -1.5 and +1.5 alternately, or None when none does; and the errors of the photos passed over.
+    The photos after those are never read."""
     from xfix.data.synthesis import render_exposure, unprocess
 
+    photos, _, skipped = load_readable_photos(paths, max_side=2 * size, limit=count)
+    if not photos:
+        return None, skipped
     pairs = []
-    for i, photo in enumerate(load_photos(paths[:count], max_side=2 * size)):
+    for i, photo in enumerate(photos):
         rng = np.random.default_rng([seed, 7919, i])
         crop = random_crop(photo, min(size, *photo.shape[:2]) // 8 * 8, rng, hflip=False)
         ev = (-1.5, 1.5)[i % 2]
@@ -31,7 +36,7 @@ def sample_set(paths: list[Path], encoding: str, seed: int, count: int = 4, size
         pairs.append(pair)
     side = min(p[0].shape[0] for p in pairs)
     stack = lambda k: np.stack([p[k][:side, :side] for p in pairs]).transpose(0, 3, 1, 2)  # noqa: E731
-    return np.ascontiguousarray(stack(0)), np.ascontiguousarray(stack(1))
+    return (np.ascontiguousarray(stack(0)), np.ascontiguousarray(stack(1))), skipped
 
 
 def _display(batch: np.ndarray, encoding: str) -> np.ndarray:

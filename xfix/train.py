@@ -16,7 +16,6 @@ import copy
 import logging
 import math
 import shlex
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -37,15 +36,17 @@ from xfix.checkpoint import (
     save_checkpoint,
     update_profile_sha256,
 )
-from xfix.data.dataset import Curriculum, batch_stream, list_photos, load_photo, split_photos
+from xfix.data.dataset import Curriculum, batch_stream, list_photos, load_readable_photos, split_photos
 from xfix.errors import InputError, UsageError, XfixError
 from xfix.modelcard import model_card_eval, write_model_card
+from xfix.profile_choice import HDR_ARCHITECTURES
 from xfix.samplegrid import sample_set, save_sample_grid
 
 log = logging.getLogger(__name__)
 
-# Architectures whose training data are not photo pairs, with the command that trains them instead
-OTHER_TRAINERS = {"hdrcnn": "python -m xfix.hdr_train {profile} MINUTES [INIT_FROM]"}
+# What trains the HDR architectures (`profile_choice.HDR_ARCHITECTURES`) instead: their targets are light
+# above white, which the photo pairs of this loop cannot give
+HDR_TRAINER = "python -m xfix.hdr_train {profile} MINUTES [INIT_FROM]"
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,8 @@ class Trainer:
 
 def _photos(config: TrainConfig) -> tuple[list[np.ndarray], list[Path], list[Path], list[str]]:
     """(training photos, their paths, validation paths, warnings). A data folder that cannot train is a usage
-    error (exit 2); a photo that does not decode is left out with a warning naming it."""
+    error (exit 2); a training photo that does not decode is left out with a warning naming it. Validation
+    photos are not read here: the sample grids read the few they show (`_samples`)."""
     try:
         train, val = split_photos(list_photos(config.data))
     except InputError as error:  # an empty folder is a wrong --data, as is one of validation photos only
@@ -272,29 +274,19 @@ def _photos(config: TrainConfig) -> tuple[list[np.ndarray], list[Path], list[Pat
     if not train:
         raise UsageError(f"{config.data}: every photo falls in the validation split; add more photos")
     log.info("loading %d training photos from %s", len(train), config.data)
-    photos, train, warnings = _load_readable(train, config.max_side)
+    photos, train, skipped = load_readable_photos(train, config.max_side)
     if not train:
         raise UsageError(f"{config.data}: no training photo decodes; add readable photos")
-    # decoded small and dropped: only to keep unreadable ones out of the sample grids, which read them again
-    val, val_warnings = _load_readable(val, 16)[1:]
-    return photos, train, val, warnings + val_warnings
+    return photos, train, val, [f"skipped {error}" for error in skipped]
 
 
-def _load_readable(paths: list[Path], max_side: int | None) -> tuple[list[np.ndarray], list[Path], list[str]]:
-    """(photos, their paths, warnings) for the photos that decode; one corrupt file among thousands must not
-    end a run, so each one that fails is left out with a warning naming it."""
-    def load(path: Path) -> tuple[np.ndarray | None, str | None]:
-        try:
-            return load_photo(path, max_side), None
-        except XfixError as error:
-            log.warning("skipped %s", error)
-            return None, f"skipped {error}"
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(load, paths))
-    kept = [(photo, path) for (photo, _), path in zip(results, paths, strict=True) if photo is not None]
-    warnings = [warning for _, warning in results if warning is not None]
-    return [photo for photo, _ in kept], [path for _, path in kept], warnings
+def _samples(setup: _Setup, seed: int, val: list[Path], train: list[Path]) -> tuple[Any, list[str]]:
+    """(the sample grids' crops, warnings naming the validation photos that do not decode): from the first
+    validation photos that do, or from the training photos (which all do) when none does."""
+    samples, skipped = sample_set(val, setup.encoding, seed)
+    if samples is None:
+        samples = sample_set(train, setup.encoding, seed)[0]
+    return samples, [f"skipped {error}" for error in skipped]
 
 
 def run_training(config: TrainConfig, *, on_progress: Callable[[dict], None] | None = None) -> TrainResult:
@@ -313,8 +305,8 @@ def run_training(config: TrainConfig, *, on_progress: Callable[[dict], None] | N
         warnings.append(f"settings {dict(config.settings)} are not in {setup.profile.path}; add them there, "
                         "or the exported weights may not fit the profile")
     photos, train_paths, val_paths, photo_warnings = _photos(config)
-    warnings += photo_warnings
-    samples = sample_set(val_paths or train_paths, setup.encoding, trainer.seed)
+    samples, sample_warnings = _samples(setup, trainer.seed, val_paths, train_paths)
+    warnings += photo_warnings + sample_warnings
     csv_log = CsvLog(config.checkpoints / "log.csv", keep_until=trainer.step if config.resume else 0)
     last = _loop(config, trainer, photos, samples, csv_log, on_progress)
     result = TrainResult(setup.name, trainer.step, trainer.elapsed, last.get("loss"), config.checkpoints,
@@ -325,12 +317,10 @@ def run_training(config: TrainConfig, *, on_progress: Callable[[dict], None] | N
 
 
 def _check_trained_here(setup: _Setup) -> None:
-    """Refuse a profile whose architecture another command trains (hdrcnn: HDR targets above 1, which the
-    photo pairs of this loop cannot give)."""
-    command = OTHER_TRAINERS.get(setup.arch.name)
-    if command is not None:
+    """Refuse a profile whose architecture another command trains: the HDR ones (`HDR_TRAINER`)."""
+    if setup.arch.name in HDR_ARCHITECTURES:
         raise UsageError(f"profile {setup.name} ({setup.arch.name}) is not trained by xfix train; "
-                         f"use: {command.format(profile=setup.name)}")
+                         f"use: {HDR_TRAINER.format(profile=setup.name)}")
 
 
 def _check_checkpoint_folder(config: TrainConfig) -> None:

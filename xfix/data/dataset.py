@@ -20,7 +20,7 @@ import torch
 
 from xfix.colour import from_working, to_float
 from xfix.data.synthesis import make_pair
-from xfix.errors import InputError
+from xfix.errors import InputError, XfixError
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,37 @@ def load_photos(paths: Sequence[Path], max_side: int | None = None, threads: int
     """Decode every photo into RAM (uint8 / uint16 samples), in `threads` threads, in the order given."""
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         return list(pool.map(lambda p: load_photo(p, max_side), paths))
+
+
+def load_readable_photos(
+    paths: Sequence[Path], max_side: int | None = None, threads: int = 2, *, limit: int | None = None
+) -> tuple[list[np.ndarray], list[Path], list[XfixError]]:
+    """`load_photos`, skipping the photos that do not decode, as one corrupt file among thousands must not
+    end a training run: (photos, their paths, the errors of the photos left out, each naming its file).
+
+    limit: stop once this many photos have decoded, reading no further (a few readable photos of many)."""
+    photos: list[np.ndarray] = []
+    kept: list[Path] = []
+    skipped: list[XfixError] = []
+    pending = list(paths)
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        while pending and (limit is None or len(photos) < limit):
+            wanted = len(pending) if limit is None else limit - len(photos)
+            batch, pending = pending[:wanted], pending[wanted:]
+            for path, outcome in zip(batch, pool.map(lambda p: _photo_or_error(p, max_side), batch)):
+                if isinstance(outcome, XfixError):
+                    skipped.append(outcome)
+                else:
+                    photos.append(outcome)
+                    kept.append(path)
+    return photos, kept, skipped
+
+
+def _photo_or_error(path: Path, max_side: int | None) -> np.ndarray | XfixError:
+    try:
+        return load_photo(path, max_side)
+    except XfixError as error:
+        return error
 
 
 def random_crop(photo: np.ndarray, size: int, rng: np.random.Generator, *, hflip: bool = True,
