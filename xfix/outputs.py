@@ -65,19 +65,19 @@ class OutputClaims:
         self._inputs = {real_path(p): Path(p) for p in inputs}
         self._owners: dict[Path, Path] = {}  # real output path -> the input it belongs to
 
-    def replaced_input(self, source: Path, output: Path) -> Path | None:
+    def _replaced_input(self, source: Path, output: Path) -> Path | None:
         """The input that writing `output` for `source` would destroy: `source` itself or another input."""
         key = real_path(output)
         if key == real_path(source):
             return Path(source)
         return self._inputs.get(key)
 
-    def claimed_by(self, source: Path, output: Path) -> Path | None:
+    def _claimed_by(self, source: Path, output: Path) -> Path | None:
         """The earlier input that already claimed `output`, or None (unclaimed, or `source`'s own)."""
         owner = self._owners.get(real_path(output), Path(source))
         return None if owner == Path(source) else owner
 
-    def claim(self, source: Path, outputs: Iterable[Path]) -> None:
+    def _claim(self, source: Path, outputs: Iterable[Path]) -> None:
         """`outputs` are `source`'s from now on."""
         self._owners.update(dict.fromkeys(map(real_path, outputs), Path(source)))
 
@@ -92,13 +92,13 @@ class OutputClaims:
         input, `clash_hint` when two inputs have one output (each command offers its own options)."""
         outputs = list(outputs)
         for output in outputs:
-            replaced = self.replaced_input(source, output)
+            replaced = self._replaced_input(source, output)
             if replaced == Path(source):
                 return f"the output would replace the input; {replace_hint}"
             if replaced is not None:
                 return f"{output} would replace the input {replaced}; {replace_hint}"
-            other = self.claimed_by(source, output)
+            other = self._claimed_by(source, output)
             if other is not None:
                 return f"{output} is also the output of {other}; {clash_hint}"
-        self.claim(source, outputs)
+        self._claim(source, outputs)
         return None

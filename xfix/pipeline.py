@@ -306,7 +306,10 @@ class _Batch:
             files = planned_files(output, self.config)
             for path in files:  # before claiming: a job failed for its names must not keep them
                 write.check_name(path)
-            refusal = self._refusal(job, files)
+            refusal = self.claims.refusal(
+                job.input, files, replace_hint="choose another -o folder or a --suffix",
+                clash_hint="use --suffix or separate folders",
+            )
             if refusal is not None:
                 raise UsageError(refusal, job.input)
         except Exception as error:
@@ -343,22 +346,6 @@ class _Batch:
             return "out of memory (try --max-megapixels or another --device)"
         logger.debug("unexpected error on %s", job.input, exc_info=error)
         return _one_line(f"internal error ({type(error).__name__}: {error}); --debug shows the traceback")
-
-    def _refusal(self, job: Job, files: Sequence[Path]) -> str | None:
-        """Why `files` (a job's image and side files) must not be written for `job`, or None: one is the
-        input, another input of the batch, or another input's output. They are claimed only all together, so
-        a refused job takes no name from a later one."""
-        for path in files:
-            replaced = self.claims.replaced_input(job.input, path)
-            if replaced == job.input:
-                return "the output would replace the input; choose another -o folder or a --suffix"
-            if replaced is not None:
-                return f"{path} would replace the input {replaced}; choose another -o folder or a --suffix"
-            other = self.claims.claimed_by(job.input, path)
-            if other is not None:
-                return f"{path} is also the output of {other}; use --suffix or separate folders"
-        self.claims.claim(job.input, files)
-        return None
 
     def _process(self, job: Job, output: Path, corrector: Any) -> tuple[list[str], float, str | None, float]:
         """Decode, correct, encode and write one file. Returns (metadata warnings, megapixels, notes of the
