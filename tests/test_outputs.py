@@ -29,5 +29,6 @@ def test_refusal_follows_symbolic_links(tmp_path):
     loop = tmp_path / "loop.tif"
     loop.symlink_to(loop)
     claims = OutputClaims([source])
-    assert claims.refusal(Path("x.png"), [link], **HINTS) == f"{link} would replace the input {source}; REPLACE"
+    refused = claims.refusal(Path("x.png"), [link], **HINTS)
+    assert refused == f"{link} would replace the input {source}; REPLACE"
     assert claims.refusal(source, [loop], **HINTS) is None

@@ -470,8 +470,8 @@ def test_init_from_weights_reads_the_profiles_weights_not_out(photos, tmp_path, 
 
 
 def test_a_new_run_does_not_replace_a_checkpoint_unless_asked(photos, tmp_path, monkeypatch):
-    """Without --resume, a folder holding a checkpoint is refused and left as it was (checkpoint, log, export);
-    --restart, or --init-from-weights (which names its starting point), starts over."""
+    """Without --resume, a folder holding a checkpoint is refused and left as it was (checkpoint, log,
+    export); --restart, or --init-from-weights (which names its starting point), starts over."""
     first = _config(photos, tmp_path, steps=4)
     run_training(first)
     kept = {path: path.read_bytes() for path in [*first.checkpoints.iterdir(), *first.out.iterdir()]

@@ -243,7 +243,8 @@ def test_apply_reproduces_an_8bit_photo_written_at_8_bits(tmp_path, random_profi
     result = _invoke("correct", photo, "-o", tmp_path / "out", "--profile", random_profile, "--edits",
                      *eight_bit_png)
     assert result.exit_code == 0, result.output
-    again = _invoke("apply", tmp_path / "out" / "in.xfix.json", photo, "-o", tmp_path / "applied", *eight_bit_png)
+    again = _invoke("apply", tmp_path / "out" / "in.xfix.json", photo, "-o", tmp_path / "applied",
+                    *eight_bit_png)
     assert again.exit_code == 0, again.output
     first, second = (np.asarray(Image.open(p / "in.png")).astype(int) for p in (tmp_path / "out",
                                                                              tmp_path / "applied"))
