@@ -426,3 +426,22 @@ def test_nohup_keeps_a_hangup_ignored():
     assert run(ignore_hangup=True).stdout == "survived\n"
     stopped = run(ignore_hangup=False)
     assert stopped.returncode != 0 and "Terminated" in stopped.stderr
+
+
+def test_a_corrupt_tiff_gives_one_line_not_the_decoder_s_own(tmp_path):
+    """tifffile logs its complaints as warnings; the failure line already says what is wrong."""
+    import tifffile
+
+    path = tmp_path / "bad.tif"
+    tifffile.imwrite(path, np.zeros((8, 8, 3), np.uint16))
+    data = bytearray(path.read_bytes())
+    data[4:8] = b"\xff\xff\xff\x00"  # the first page's offset points past the end
+    path.write_bytes(bytes(data))
+    path_var = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path_var)
+    command = [sys.executable, "-m", "xfix", "correct", str(path), "-o", str(tmp_path / "out"), "--profile",
+               "classic", "--json", "--quiet"]  # a process of its own: pytest's log capture hides the leak
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1 and "corrupt TIFF" in result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [f"failed {path}: truncated or corrupt TIFF"]

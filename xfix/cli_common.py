@@ -17,6 +17,7 @@ from rich.console import Console
 from xfix.errors import UsageError, XfixError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130  # 130: 128 + SIGINT, as shells report it
+THIRD_PARTY_LOGGERS = ("tifffile",)  # decoders that log what the failure line reports anyway
 # Sent to stop a program by cron, systemd, `timeout` and a closed terminal; handled like Ctrl-C.
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -98,6 +99,11 @@ def exit_codes(debug: bool, console: Console, *, verbose: bool = False) -> Itera
     log = logging.getLogger("xfix")
     log.addHandler(handler)
     log.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
+    # Libraries' own complaints about a file ("invalid offset to first page") would add lines beside the
+    # one failure line that already says it; --debug shows them.
+    quiet = logging.NullHandler()
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).addHandler(handler if debug else quiet)
     try:
         yield
     except Terminated as stop:
@@ -129,6 +135,8 @@ def exit_codes(debug: bool, console: Console, *, verbose: bool = False) -> Itera
         _report_internal_error(error, debug, console)
     finally:
         log.removeHandler(handler)
+        for name in THIRD_PARTY_LOGGERS:
+            logging.getLogger(name).removeHandler(handler if debug else quiet)
 
 
 def _stdout_closed() -> bool:
