@@ -252,6 +252,28 @@ def test_apply_reproduces_an_8bit_photo_written_at_8_bits(tmp_path, random_profi
     assert np.abs(first - np.asarray(Image.open(photo)).astype(int)).mean() > 2  # the edit did something
 
 
+def test_a_job_whose_side_file_fails_leaves_none_of_its_files(tmp_path, random_profile, monkeypatch):
+    """Image and side files are written all or none: an image without its strip would make a rerun skip the
+    photo (the image exists) and never write the strip."""
+    import xfix.sidecars
+
+    photo = fixtures.make_png16(tmp_path / "in.png")
+    args = ("correct", photo, "-o", tmp_path / "out", "--profile", random_profile, "--edits", "--xmp",
+            "--steps", "--format", "png")
+
+    def broken_strip(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(xfix.sidecars, "steps_strip", broken_strip)
+    assert _invoke(*args).exit_code == 1
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+    monkeypatch.undo()  # which also drops the fixture's profile path
+    monkeypatch.setenv("XFIX_PROFILE_PATH", str(tmp_path / "profiles"))
+    assert _invoke(*args).exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["in.png", "in.steps.jpg", "in.xfix.json",
+                                                                     "in.xmp"]
+
+
 def test_a_faded_edit_records_its_strength_and_apply_reproduces_the_pixels(tmp_path, random_profile):
     """--leave-alone fades the edit; the saved edit carries the share kept, so `xfix apply` makes the same."""
     photo = fixtures.make_png16(tmp_path / "in.png")

@@ -328,7 +328,10 @@ class _Batch:
         corrector = self._corrector()  # not caught: a profile that cannot load would fail every file alike
         try:
             warnings, megapixels, notes, strength = self._process(job, output, corrector)
-        except Exception as error:
+        except BaseException as error:  # an interrupt too: the job's files are written all or none
+            _remove_new(files, existing)
+            if not isinstance(error, Exception):
+                raise
             return result("failed", None, error=self._failure(error, job))
         return result("done", output, warnings=tuple(warnings), megapixels=megapixels, note=notes,
                       strength=strength)
@@ -426,6 +429,17 @@ class _Batch:
         )
         write.write_atomic(output, data, overwrite=config.overwrite)
         return list(warnings)
+
+
+def _remove_new(files: Sequence[Path], existing: Sequence[Path]) -> None:
+    """Remove those of a failed job's `files` that were not there before it (`existing`): the image
+    written, say, while a side file was not, would make a rerun skip the job and never write the rest."""
+    for path in files:
+        if path not in existing:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as error:
+                logger.debug("could not remove %s: %s", path, error)
 
 
 def display_route_frame(decoded: Any, corrector: Any, config: CorrectConfig, *, fmt: str, bits: int) -> Any:
