@@ -511,3 +511,20 @@ def test_resume_refuses_other_settings_and_warns_of_another_data_folder(photos, 
     moved = shutil.copytree(photos, tmp_path / "moved")
     result = run_training(replace(config, steps=3, resume=True, data=moved))
     assert result.steps == 3 and any(f"now reads {moved}" in w for w in result.warnings)
+
+
+def test_an_interrupt_before_the_first_step_says_nothing_was_saved(photos, tmp_path, monkeypatch):
+    """Ctrl-C while the photos load: telling the user to --resume would send them to "no checkpoint"."""
+    from typer.testing import CliRunner
+
+    import xfix.train
+    from xfix.cli import app
+
+    def interrupted(config, on_progress=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(xfix.train, "run_training", interrupted)  # the command imports it when it runs
+    result = CliRunner().invoke(app, ["train", "bgrid", "--data", str(photos), "--steps", "3",
+                                      "--out", str(tmp_path / "out"), "--checkpoints", str(tmp_path / "ck")])
+    assert result.exit_code == 130
+    assert "nothing saved" in result.output and "--resume" not in result.output

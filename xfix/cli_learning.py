@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -99,25 +100,35 @@ def train(
             console.print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                    for k, v in progress.items()), markup=False, soft_wrap=True)
 
+        started = time.time()
         try:
             result = run_training(config, on_progress=show)
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM / SIGHUP as Terminated: checkpoint saved
-            raise _training_stopped(console, stop) from None
+            raise _training_stopped(console, stop, saved=_saved_since(config.checkpoints, started)) from None
         console.print(f"trained {result.steps} steps in {result.elapsed_s / 60:.1f} min; weights {result.weights}"
                       f" (sha256 {result.sha256[:12]}...), model card {result.model_card}", markup=False)
         for warning in result.warnings:
             console.print(f"xfix: warning: {warning}", markup=False)
 
 
-def _training_stopped(console: Console, stop: KeyboardInterrupt) -> typer.Exit:
-    """Say that training stopped and where it can go on; the exit status is the shell's for the signal,
+def _training_stopped(console: Console, stop: KeyboardInterrupt, *, saved: bool) -> typer.Exit:
+    """Say that training stopped and whether it can go on; the exit status is the shell's for the signal,
     128 + its number (130 for Ctrl-C)."""
     if isinstance(stop, Terminated):
         how, code = f"stopped by {signal.Signals(stop.signum).name}", 128 + stop.signum
     else:
         how, code = "interrupted", EXIT_INTERRUPTED
-    console.print(f"xfix: training {how}; a checkpoint was saved, rerun with --resume", markup=False)
+    after = "a checkpoint was saved, rerun with --resume" if saved else "before its first step; nothing saved"
+    console.print(f"xfix: training {how}; {after}", markup=False)
     return typer.Exit(code)
+
+
+def _saved_since(checkpoints: Path, started: float) -> bool:
+    """True when `checkpoints` holds a checkpoint written since `started` (time.time())."""
+    from xfix.checkpoint import checkpoint_exists
+
+    folder = Path(checkpoints)
+    return checkpoint_exists(folder) and (folder / "checkpoint.json").stat().st_mtime >= started
 
 
 def check_report_path(path: Path) -> None:
