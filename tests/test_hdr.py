@@ -464,3 +464,18 @@ def test_cli_fails_the_later_of_two_images_with_one_name(tmp_path):
     assert result.exit_code == 1
     assert f"failed {tmp_path / 'b' / 'x.png'}" in result.output and "also the output of" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["x.exr"]
+
+
+def test_an_image_refused_for_its_preview_keeps_no_claim_on_its_exr(tmp_path):
+    """b.jpg's preview b.png is an input: b.jpg is refused, and b.png must be refused for its own reason
+    (its preview is itself), not as 'also the output of b.jpg', which wrote nothing."""
+    from PIL import Image
+
+    Image.fromarray(_sun_image()).save(tmp_path / "b.jpg", quality=95)
+    _write_png(tmp_path / "b.png", _sun_image())
+    args = ["hdr", str(tmp_path / "b.jpg"), str(tmp_path / "b.png"), "-o", str(tmp_path), "--preview",
+            "--overwrite"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "also the output of" not in result.output
+    assert result.output.count("would replace the input") == 2

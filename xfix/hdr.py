@@ -234,7 +234,10 @@ class _Writer:
 
     def clash(self, item: Item) -> str | None:
         """Why `item` may write nothing at all, or None: an earlier input of the run writes the same EXR or,
-        for a video, into the same folder (the later one's frames would be skipped, or mixed in)."""
+        for a video, into the same folder (the later one's frames would be skipped, or mixed in). An image
+        claims all its files at once, so one refused for its preview keeps no claim on its EXR."""
+        if item.kind == "image":
+            return self.refusal(item.path, self.targets(item.output))
         return self.refusal(item.path, [self.config.out_dir / item.output])
 
     def targets(self, relative: Path) -> list[Path]:
