@@ -528,3 +528,15 @@ def test_an_interrupt_before_the_first_step_says_nothing_was_saved(photos, tmp_p
                                       "--out", str(tmp_path / "out"), "--checkpoints", str(tmp_path / "ck")])
     assert result.exit_code == 130
     assert "nothing saved" in result.output and "--resume" not in result.output
+
+
+def test_a_setting_the_profile_already_has_is_not_warned_about(photos, tmp_path):
+    """`--set width=8` on bgrid, whose profile says width = 8, changes nothing the export could not fit."""
+    def warnings_for(width: int) -> list[str]:
+        config = TrainConfig(profile="bgrid", data=photos, steps=1, out=tmp_path / "out",
+                             checkpoints=tmp_path / f"ck{width}", patches=(32,), batch_size=2, workers=0,
+                             eval_limit=0, device="cpu", settings={"width": width})
+        return [w for w in run_training(config).warnings if "are not in" in w]
+
+    assert warnings_for(width=8) == []
+    assert "'width': 4" in warnings_for(width=4)[0]

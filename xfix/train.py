@@ -301,8 +301,10 @@ def run_training(config: TrainConfig, *, on_progress: Callable[[dict], None] | N
 
     trainer = Trainer(config, setup, select_device(config.device))
     warnings = _restore(config, trainer)
-    if config.settings and setup.profile is not None:
-        warnings.append(f"settings {dict(config.settings)} are not in {setup.profile.path}; add them there, "
+    differing = {k: v for k, v in config.settings.items()
+                 if setup.profile is not None and setup.profile.settings.get(k) != v}  # fmt: skip
+    if differing:
+        warnings.append(f"settings {differing} are not in {setup.profile.path}; add them there, "
                         "or the exported weights may not fit the profile")
     photos, train_paths, val_paths, photo_warnings = _photos(config)
     samples, sample_warnings = _samples(setup, trainer.seed, val_paths, train_paths)
