@@ -21,6 +21,12 @@ import numpy as np
 # ---------------------------------------------------------------- helpers
 
 
+# The keys of every `xfix correct --json` line (FileResult.to_json).
+RESULT_JSON_KEYS = {
+    "input", "output", "profile", "device", "seconds", "status", "error", "warnings", "strength", "note"
+}
+
+
 def display_frame(display: np.ndarray):
     """A Frame of (H, W, 3) display sRGB values in [0, 1], as `xfix correct` makes of an 8-bit JPEG."""
     from xfix.colour import to_working

@@ -20,7 +20,7 @@ from xfix.cli import app
 from xfix.inspect import exposure_text, measure_exposure, verdict
 
 REPO = Path(__file__).resolve().parents[1]
-JSON_KEYS = {"input", "output", "profile", "device", "seconds", "status", "error", "warnings", "strength"}
+JSON_KEYS = fixtures.RESULT_JSON_KEYS
 CORRECT_OPTIONS = (
     "--out", "--recursive", "--null", "--profile", "--device", "--format", "--bits", "--quality",
     "--output-space", "--input-space", "--suffix", "--overwrite", "--dry-run", "--json", "--quiet",
@@ -92,6 +92,9 @@ def test_json_lines_on_stdout_and_summary_on_stderr(shoot, tmp_path):
     assert lines[0]["output"] == str(tmp_path / "out" / "a.jpg") and lines[0]["profile"] == "classic"
     assert lines[1]["output"] == str(tmp_path / "out" / "c.png") and lines[1]["error"] is None
     assert "summary" in result.stderr and "done" in result.stderr
+    again = json_lines(invoke("correct", shoot[0], "-o", tmp_path / "out", "--json", "--profile",
+                              "classic").stdout)
+    assert again[0]["status"] == "skipped" and str(tmp_path / "out" / "a.jpg") in again[0]["note"]
 
 
 def test_plain_lines_without_a_terminal_and_nothing_with_quiet(shoot, tmp_path):

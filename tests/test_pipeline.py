@@ -13,7 +13,7 @@ from xfix.discover import Job
 from xfix.errors import DecodeError, ProfileError, UsageError
 from xfix.pipeline import CorrectConfig, FileResult, correct, correct_file
 
-JSON_KEYS = {"input", "output", "profile", "device", "seconds", "status", "error", "warnings", "strength"}
+JSON_KEYS = fixtures.RESULT_JSON_KEYS
 
 
 def read_pixels(path: Path) -> np.ndarray:

@@ -117,7 +117,7 @@ class CorrectConfig:
 @dataclass(frozen=True)
 class FileResult:
     """What happened to one input. status: done | skipped | failed | dry-run; error: the one-line reason of a
-    failure (None otherwise); note: a human remark (why skipped, what a dry run would do), not in the JSON;
+    failure (None otherwise); note: why it was skipped, what a dry run would do, the stages' assumptions;
     strength: the share of the profile's correction the output carries, after --strength and the profile's
     leave_alone fade (None when nothing was written)."""
 
@@ -135,7 +135,7 @@ class FileResult:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict with exactly: input, output, profile, device, seconds, status, error, warnings,
-        strength."""
+        strength, note (a script must see why a file was skipped: the image or a side file exists)."""
         return {
             "input": str(self.input),
             "output": None if self.output is None else str(self.output),
@@ -146,6 +146,7 @@ class FileResult:
             "error": self.error,
             "warnings": list(self.warnings),
             "strength": None if self.strength is None else round(self.strength, 4),
+            "note": self.note,
         }
 
 
