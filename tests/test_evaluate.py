@@ -177,6 +177,16 @@ def test_unknown_profile_baseline_or_folder_is_a_usage_error(photo_folder, tmp_p
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
 
 
+def test_hdr_profiles_are_not_evaluated_as_exposure_corrections(photo_folder):
+    """They reconstruct light for `xfix hdr` (bench_hdr.py scores them); as a profile or a baseline of
+    `xfix eval` they would score an unchanged photo."""
+    as_profile = _eval_cli("hdr-default", "--data", photo_folder)
+    assert as_profile.exit_code == 2 and "xfix hdr" in as_profile.stderr
+    as_baseline = _eval_cli("classic", "--data", photo_folder, "--baselines", "hdr-default")
+    assert as_baseline.exit_code == 2 and "unknown baseline 'hdr-default'" in as_baseline.stderr
+    assert "hdr-video" not in as_baseline.stderr
+
+
 def test_a_folder_without_validation_photos_is_refused(tmp_path):
     """Not an all-empty table that exits 0: none of the folder's photos would be scored."""
     folder = tmp_path / "train_only"

@@ -157,17 +157,18 @@ _BUILT_IN = ("identity", TRIVIAL_INVERSE)  # methods that are no profile
 def check_method_names(config: EvalConfig, extra: Sequence[Method] = ()) -> None:
     """UsageError for an unknown profile (unless `extra` replaces it) or baseline; ProfileError for a known
     profile whose file is broken. Reads profile files only."""
-    from xfix.profile_choice import profile_names, resolve_profile
+    from xfix.profile_choice import correction_profile_names, resolve_correction_profile
 
+    # the hdr-* profiles reconstruct light for `xfix hdr` (scored by bench_hdr.py), they correct no exposure
     if not extra and config.profile not in _BUILT_IN:
-        resolve_profile(config.profile)
+        resolve_correction_profile(config.profile)
     for name in config.baselines:
         if name in _BUILT_IN:
             continue
         try:
-            resolve_profile(name)
+            resolve_correction_profile(name)
         except UsageError:
-            valid = f"{', '.join(_BUILT_IN)} or a profile: {', '.join(profile_names())}"
+            valid = f"{', '.join(_BUILT_IN)} or a profile: {', '.join(correction_profile_names())}"
             raise UsageError(f"unknown baseline {name!r}; valid: {valid}") from None
 
 
