@@ -291,15 +291,14 @@ def folder_images(
 
     Raises OSError when `folder` itself cannot be listed."""
     files, warnings = _list_folder(folder, recursive=recursive, exclude=exclude)
-    images = []
+    images, others = [], []
     for file, rel in files:
         if not is_image(file):
-            continue
-        if (kind := special_file_kind(file)) is not None:  # opening a FIFO would block forever
+            others.append(file)
+        elif (kind := special_file_kind(file)) is not None:  # opening a FIFO would block forever
             warnings.append(f"{file}: skipped, not a regular file ({kind})")
         else:
             images.append((file, rel))
-    others = [f for f, _ in files if not is_image(f)]
     if others:
         kinds = ", ".join(sorted({f.suffix.lower() or "no extension" for f in others}))
         warnings.append(f"{folder}: skipped {len(others)} file(s) that are not images ({kinds})")

@@ -55,9 +55,7 @@ def check_folder(path: Path) -> None:
     where the folder or one of its parents should be, or a folder to write in that is not writable."""
     path = Path(path)
     try:
-        nearest = path
-        while not nearest.exists() and nearest != nearest.parent:
-            nearest = nearest.parent
+        nearest = _nearest_existing(path)
     except OSError as error:
         raise WriteError(f"cannot create output folder: {_reason(error)}", path) from None
     if nearest == path and not path.is_dir():
@@ -82,11 +80,16 @@ def check_name(path: Path) -> None:
 def _name_max(folder: Path) -> int:
     """The longest file name (bytes) the file system of `folder`, or of its nearest existing parent, takes."""
     try:
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
-        return os.pathconf(folder, "PC_NAME_MAX")
+        return os.pathconf(_nearest_existing(folder), "PC_NAME_MAX")
     except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or no answer: the common limit
         return 255
+
+
+def _nearest_existing(path: Path) -> Path:
+    """`path`, or its nearest parent that exists (the folder a missing one would be created in)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _check_target(path: Path, overwrite: bool) -> None:
